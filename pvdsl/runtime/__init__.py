@@ -1,0 +1,1 @@
+"""pvdsl.runtime"""
