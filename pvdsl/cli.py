@@ -1,0 +1,163 @@
+"""The `pvdsl` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from . import __version__
+from .arch import ARCHES
+from .diagnostics import Diagnostics
+
+_EPILOG = """\
+examples:
+  pvdsl check examples/irq.pv            check a spec and everything it imports
+  pvdsl check --json examples/*.pv       diagnostics as a JSON list, for scripts
+  pvdsl abi examples/irq.pv --arch i386  struct layouts, hypercalls, table slots
+  pvdsl abi xen/abi.pv --arch x86_64 --json
+  pvdsl fmt --check examples/*.pv        exit 1 if a file is not canonically formatted
+
+Imports (`import xen.abi;`) are looked up next to the importing file, then in
+the directories given with -I, then in the shipped library (pvdsl/specs).
+Exit status: 0 success, 1 errors were reported, 2 bad command line.
+"""
+
+
+def _diags_out(diags: Diagnostics, as_json: bool) -> None:
+    if as_json:
+        print(diags.to_json())
+    elif diags.items:
+        print(diags.render(), file=sys.stderr)
+        n = sum(d.severity == "error" for d in diags.items)
+        if n:
+            print(f"{n} error{'s' if n != 1 else ''} reported", file=sys.stderr)
+
+
+def _resolve_spec_path(name: str) -> Path:
+    """A file path, or a module of the shipped library spelled as a path."""
+    from .sema.modules import SPECS_ROOT
+
+    path = Path(name)
+    if not path.exists() and not path.is_absolute() and (SPECS_ROOT / path).exists():
+        return SPECS_ROOT / path
+    return path
+
+
+def cmd_check(args) -> int:
+    from .sema.program import check_paths
+
+    diags = Diagnostics()
+    check_paths([_resolve_spec_path(p) for p in args.files], diags, [Path(p) for p in args.include])
+    _diags_out(diags, args.json)
+    return 1 if diags.has_errors else 0
+
+
+def cmd_abi(args) -> int:
+    from .sema.abi import abi_of, format_abi
+    from .sema.program import check_paths
+
+    diags = Diagnostics()
+    program = check_paths([_resolve_spec_path(args.file)], diags, [Path(p) for p in args.include])
+    if diags.has_errors:
+        _diags_out(diags, False)
+        return 1
+    arches = [args.arch] if args.arch else list(ARCHES)
+    abis = [abi_of(program.view(a)) for a in arches]
+    if args.json:
+        print(json.dumps(abis[0] if len(abis) == 1 else abis, indent=2))
+    else:
+        print("\n\n".join(format_abi(a) for a in abis))
+    return 0
+
+
+def cmd_fmt(args) -> int:
+    from .source import SourceFile
+    from .syntax.parser import parse_source
+    from .syntax.printer import format_module
+
+    diags = Diagnostics()
+    status = 0
+    for name in args.files:
+        try:
+            source = SourceFile.read(name)
+        except OSError as err:
+            print(f"{name}: error: cannot read: {err.strerror}", file=sys.stderr)
+            status = 1
+            continue
+        module = parse_source(source, diags)
+        if module is None:
+            continue
+        text = format_module(module)
+        if args.check:
+            if text != source.text:
+                print(f"{name}: not formatted", file=sys.stderr)
+                status = 1
+        elif args.write:
+            if text != source.text:
+                Path(name).write_text(text)
+        else:
+            sys.stdout.write(text)
+    _diags_out(diags, False)
+    return 1 if diags.has_errors else status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pvdsl",
+        description="pvdsl: a language and compiler for paravirtualisation hook tables "
+                    "(Linux pv_ops on bare metal and Xen).",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"pvdsl {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def include(sp):
+        sp.add_argument("-I", "--include", action="append", default=[], metavar="DIR",
+                        help="also look for imported modules in DIR")
+
+    c = sub.add_parser("check", help="parse and check specs; report every error",
+                       description="Parse and check specs, and everything they import, for both arches. "
+                                   "All errors are reported together, sorted by position.")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--json", action="store_true", help="print diagnostics as a JSON list on stdout")
+    include(c)
+    c.set_defaults(func=cmd_check)
+
+    a = sub.add_parser("abi", help="print the ABI of a spec: layouts, hypercalls, table slots, constants",
+                       description="Print the ABI a spec defines on one arch (both if --arch is omitted): "
+                                   "struct sizes and field offsets, hypercall numbers and arguments, table "
+                                   "slots, constants.")
+    a.add_argument("file", metavar="FILE")
+    a.add_argument("--arch", choices=sorted(ARCHES), help="the arch to lay out for (default: both)")
+    a.add_argument("--json", action="store_true", help="machine-readable output")
+    include(a)
+    a.set_defaults(func=cmd_abi)
+
+    f = sub.add_parser("fmt", help="print specs in canonical form",
+                       description="Print each spec in canonical form (comments are not kept). "
+                                   "--check exits 1 if any file differs; --write rewrites files in place.")
+    f.add_argument("files", nargs="+", metavar="FILE")
+    mode = f.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="only report files that are not canonical")
+    mode.add_argument("--write", action="store_true", help="rewrite files in place")
+    f.set_defaults(func=cmd_fmt)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,121 @@
+"""Entry points of semantic analysis: load, check every arch, return the views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..arch import ARCHES
+from ..diagnostics import Diagnostics
+from . import types as T
+from .checker import Checker
+from .decls import _Member
+from .exprs import Ctx
+from .modules import Loader, Unit
+from .model import ArchView
+from .roles import RoleChecks
+from .scope import Scopes
+
+
+@dataclass
+class Program:
+    units: list[Unit]
+    roots: list[Unit]
+    views: dict[str, ArchView] = field(default_factory=dict)
+
+    def view(self, arch: str) -> ArchView:
+        return self.views[arch]
+
+
+def check_paths(paths, diags: Diagnostics, search: list[Path] | None = None) -> Program:
+    loader = Loader(diags, search)
+    roots = [u for u in (loader.load_file(p) for p in paths) if u is not None]
+    return _check(loader, roots, diags)
+
+
+def check_text(text: str, diags: Diagnostics, path: str = "<string>",
+               search: list[Path] | None = None) -> Program:
+    loader = Loader(diags, search)
+    root = loader.load_text(path, text)
+    return _check(loader, [root] if root else [], diags)
+
+
+def _check(loader: Loader, roots, diags: Diagnostics) -> Program:
+    units = [u for u in loader.order]
+    program = Program(units, roots)
+    scopes = Scopes(units, diags)
+    for arch in ARCHES.values():
+        checker = Checker(units, scopes, arch, diags)
+        check_arch(checker)
+        program.views[arch.name] = checker.view
+    return program
+
+
+def check_arch(c: Checker) -> None:
+    s = c.scopes
+    # Declarations first, so bodies can refer to anything in any order.
+    for sym in s.all_symbols("struct"):
+        st = c.struct_type(sym)
+        seen = {}
+        for f in sym.decl.fields:
+            c.check_when(f.when, f.span)
+            if f.name in seen and c.present(f.when) and c.present(seen[f.name].when):
+                from ..diagnostics import Note
+                c.err("E012", f"field '{f.name}' is already defined in '{sym.name}'", f.span,
+                      Note(seen[f.name].span, "first defined here"))
+            seen.setdefault(f.name, f)
+        c.layout_ok(st, sym.decl.name_span)
+    for kind, fn in (("enum", c.enum_type), ("type", lambda sym: c.symbol_type(sym, sym.decl.name_span)),
+                     ("const", c.global_const), ("table", c.table_info), ("fn", c.fn_info)):
+        for sym in s.all_symbols(kind):
+            fn(sym)
+    c.check_hypercall_numbers()
+    backends = []
+    for sym in s.all_symbols("backend"):
+        if c.arch.name in sym.decl.arches:
+            info = c.backend_info(sym)
+            if info is not None:
+                backends.append((sym, info))
+        else:
+            # Names of arches and roles are checked even where it is not built.
+            from .checker import ARCHES as _A  # noqa: F401
+    laws = [(sym, c.law_info(sym)) for sym in s.all_symbols("law")]
+
+    # Bodies.
+    for sym in s.all_symbols("fn"):
+        info = c.fn_info(sym)
+        if info is not None:
+            c.check_body(sym.decl.body, Ctx(sym.unit, ret=info.ret, owner=info),
+                         [(n, t, p.span) for (n, t), p in zip(info.params, sym.decl.params)],
+                         f"function '{info.name}'")
+    for sym in s.all_symbols("table"):
+        table = c.table_info(sym)
+        for hook in table.hooks:
+            if hook.default is not None:
+                c.check_body(hook.default, Ctx(sym.unit, ret=hook.ret, owner=hook),
+                             [(n, t, p.span) for (n, t), p in zip(hook.params, hook.decl.params)],
+                             f"the default of '{table.name}.{hook.name}'")
+    for sym, info in backends:
+        for fn in info.fns.values():
+            c.check_body(fn.decl.body, Ctx(sym.unit, backend=info, ret=fn.ret, owner=fn),
+                         [(n, t, p.span) for (n, t), p in zip(fn.params, fn.decl.params)],
+                         f"function '{fn.name}'")
+        for impl in info.impls.values():
+            hook = impl.hook
+            c.check_body(impl.decl.body, Ctx(sym.unit, backend=info, ret=hook.ret, owner=impl),
+                         [(p.name, t, p.span) for (_, t), p in zip(hook.params, impl.decl.params)],
+                         f"'{hook.table}.{hook.name}'")
+    for sym, law in laws:
+        if law is not None:
+            ctx = c.law_ctx(sym, law)
+            c.check_body(sym.decl.body, ctx, [(p.name, p.type, d.span) for p, d in zip(law.params, sym.decl.params)],
+                         f"law '{law.name}'")
+    # Whole-backend rules.
+    roles = RoleChecks(c)
+    for _sym, info in backends:
+        c.complete_backend(info)
+    for _sym, info in backends:
+        roles.check(info)
+
+
+__all__ = ["Program", "check_paths", "check_text", "T", "_Member"]
