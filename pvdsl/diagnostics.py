@@ -75,6 +75,9 @@ class Diagnostics:
 
     items: list[Diagnostic] = field(default_factory=list)
     _seen: set = field(default_factory=set)
+    # Every report, duplicates included: a stage compares it before and after
+    # a step to know whether that step already explained its failure.
+    reported: int = 0
 
     def error(self, code: str, message: str, span: Span, *notes: Note) -> None:
         self.add(Diagnostic("error", code, message, span, tuple(notes)))
@@ -83,6 +86,7 @@ class Diagnostics:
         self.add(Diagnostic("warning", code, message, span, tuple(notes)))
 
     def add(self, diag: Diagnostic) -> None:
+        self.reported += 1
         # The same program is checked once per arch; an arch-independent
         # mistake must still be reported once.
         key = (diag.code, diag.message, diag.span.path, diag.span.start, diag.span.end)

@@ -238,8 +238,9 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
         try:
             declared = self.resolve_type(sym.unit, decl.type) if decl.type is not None else None
             ctx = self.const_context(sym.unit)
+            before = self.diags.reported
             t, value = self.expr_const(decl.value, ctx)
-            if value is None and t is not None:
+            if value is None and t is not None and self.diags.reported == before:
                 self.err("E041", f"the value of constant '{decl.name}' is not a constant expression", decl.value.span)
             if declared is not None and t is not None:
                 if not T.is_integer(declared) and declared != T.BOOL:
@@ -257,7 +258,8 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
 
     def const_value(self, unit, expr: ast.Expr) -> int | None:
         """Evaluate an expression that must be constant (array lengths, numbers)."""
+        before = self.diags.reported
         t, value = self.expr_const(expr, self.const_context(unit))
-        if t is not None and value is None:
+        if t is not None and value is None and self.diags.reported == before:
             self.err("E041", "expected a constant expression", expr.span)
         return value

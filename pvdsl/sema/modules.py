@@ -34,6 +34,17 @@ class Unit:
         return self.path.stem
 
 
+def _display_path(path: Path) -> Path:
+    """Paths in diagnostics: relative to the working directory when below it
+    (so messages read the same in every checkout), else as given."""
+    if not path.is_absolute():
+        return path
+    try:
+        return path.relative_to(Path.cwd())
+    except ValueError:
+        return path
+
+
 class Loader:
     def __init__(self, diags: Diagnostics, search: list[Path] | None = None):
         self.diags = diags
@@ -46,7 +57,7 @@ class Loader:
         return self._load(Path(path), SourceFile.from_text(path, text))
 
     def load_file(self, path: str | Path, at: Span | None = None) -> Unit | None:
-        path = Path(path)
+        path = _display_path(Path(path))
         try:
             source = SourceFile.read(path)
         except OSError as err:
