@@ -31,6 +31,23 @@ class Arch:
     hypercall_max_arg_bytes: int  # widest hypercall argument
     percpu_segment: str
     stack_pointer: str
+    # Code generation (LLVM): the kernel's compilation model on this arch.
+    percpu_addrspace: int  # x86 LLVM: 256 = %gs, 257 = %fs
+    llvm_code_model: str
+    llvm_features: str  # no SSE/MMX/x87 in kernel code
+    asm_suffix: str  # AT&T operand-size suffix of a word: pushfl / pushfq
+    regparm: int  # integer arguments passed in registers (marked inreg on i386)
+    elf_class: int
+    elf_machine: str
+    ld_emulation: str
+    gcc_flags: tuple[str, ...]
+    hypercall_stub: str  # what Xen writes into each 32-byte hypercall page entry
+
+    @property
+    def callee_save_preserve(self) -> tuple[str, ...]:
+        """Registers a callee_save hook keeps although the C ABI lets a
+        function clobber them."""
+        return tuple(r for r in self.caller_saved if r not in self.callee_save_clobbers)
 
     @property
     def word_bits(self) -> int:
@@ -54,6 +71,16 @@ I386 = Arch(
     hypercall_max_arg_bytes=4,
     percpu_segment="fs",
     stack_pointer="esp",
+    percpu_addrspace=257,
+    llvm_code_model="default",
+    llvm_features="-sse,-sse2,-mmx,-x87,-avx",
+    asm_suffix="l",
+    regparm=3,
+    elf_class=32,
+    elf_machine="EM_386",
+    ld_emulation="elf_i386",
+    gcc_flags=("-m32", "-mregparm=3", "-ffreestanding", "-fno-pic", "-mno-sse", "-mno-mmx"),
+    hypercall_stub="mov $N,%eax; int $0x82; ret",
 )
 
 X86_64 = Arch(
@@ -73,6 +100,17 @@ X86_64 = Arch(
     hypercall_max_arg_bytes=8,
     percpu_segment="gs",
     stack_pointer="rsp",
+    percpu_addrspace=256,
+    llvm_code_model="kernel",
+    llvm_features="-sse,-sse2,-mmx,-x87,-avx",
+    asm_suffix="q",
+    regparm=0,
+    elf_class=64,
+    elf_machine="EM_X86_64",
+    ld_emulation="elf_x86_64",
+    gcc_flags=("-m64", "-mcmodel=kernel", "-mno-red-zone", "-ffreestanding", "-fno-pic", "-mno-sse",
+               "-mno-mmx"),
+    hypercall_stub="push %rcx; push %r11; mov $N,%eax; syscall; pop %r11; pop %rcx; ret",
 )
 
 ARCHES: dict[str, Arch] = {a.name: a for a in (I386, X86_64)}
@@ -81,3 +119,23 @@ XEN_ROLES: frozenset[str] = frozenset({"domu", "dom0"})
 # Roles that run without Xen's privilege (may not issue privileged hypercalls).
 UNPRIVILEGED_ROLES: frozenset[str] = frozenset({"domu"})
 HYPERCALL_MAX_ARGS = 5
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one object file is built for: an arch and a role."""
+
+    arch: Arch
+    role: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.arch.name}-{self.role}"
+
+    @property
+    def under_xen(self) -> bool:
+        return self.role in XEN_ROLES
+
+
+TARGETS: dict[str, Target] = {t.name: t for t in (Target(a, r) for a in ARCHES.values() for r in ROLES)}
+HYPERCALL_ENTRY_BYTES = 32  # hypercall N is at hypercall_page + 32 * N

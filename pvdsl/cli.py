@@ -18,6 +18,8 @@ examples:
   pvdsl abi examples/irq.pv --arch i386  struct layouts, hypercalls, table slots
   pvdsl abi xen/abi.pv --arch x86_64 --json
   pvdsl fmt --check examples/*.pv        exit 1 if a file is not canonically formatted
+  pvdsl build examples/irq.pv --target all -o build/
+                                         objects, IR, assembly, manifests, C header
 
 Imports (`import xen.abi;`) are looked up next to the importing file, then in
 the directories given with -I, then in the shipped library (pvdsl/specs).
@@ -69,6 +71,54 @@ def cmd_abi(args) -> int:
         print(json.dumps(abis[0] if len(abis) == 1 else abis, indent=2))
     else:
         print("\n\n".join(format_abi(a) for a in abis))
+    return 0
+
+
+def cmd_build(args) -> int:
+    from .sema.program import check_paths
+    from .target.build import EMIT_KINDS, build_program, parse_targets, write_files
+    from .target.objects import BuildError
+
+    try:
+        targets = parse_targets(args.target)
+    except ValueError as err:
+        print(f"pvdsl build: error: {err}", file=sys.stderr)
+        return 2
+    emit = tuple(k.strip() for k in args.emit.split(",")) if args.emit else EMIT_KINDS
+    unknown = [k for k in emit if k not in EMIT_KINDS]
+    if unknown:
+        print(f"pvdsl build: error: unknown --emit kind '{unknown[0]}' (expected some of: "
+              f"{', '.join(EMIT_KINDS)})", file=sys.stderr)
+        return 2
+    diags = Diagnostics()
+    program = check_paths([_resolve_spec_path(p) for p in args.files], diags, [Path(p) for p in args.include])
+    _diags_out(diags, False)
+    if diags.has_errors:
+        return 1
+    out = Path(args.output)
+    try:
+        result = build_program(program, targets, out, emit)
+    except BuildError as err:
+        print(f"pvdsl build: error: {err}", file=sys.stderr)
+        return 1
+    if not result.built:
+        print("pvdsl build: error: no backend in these files is declared for the requested targets",
+              file=sys.stderr)
+        for line in result.skipped:
+            print(f"  note: {line}", file=sys.stderr)
+        return 1
+    write_files(result.files)
+    if args.json:
+        print(json.dumps({"files": sorted(str(p) for p in result.files),
+                          "built": [{"backend": b, "target": t, "hooks": len(c.lowered.hooks),
+                                     "patch_templates": len(c.templates)} for b, t, c in result.built],
+                          "skipped": result.skipped}, indent=2))
+    elif not args.quiet:
+        for backend, target, c in result.built:
+            print(f"built {backend}-{target}: {len(c.lowered.hooks)} hooks, {len(c.lowered.tables)} "
+                  f"table{'s' if len(c.lowered.tables) != 1 else ''}, {len(c.templates)} patch templates, "
+                  f"{len(c.obj)} bytes")
+        print(f"wrote {len(result.files)} files to {out}/")
     return 0
 
 
@@ -133,6 +183,24 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="machine-readable output")
     include(a)
     a.set_defaults(func=cmd_abi)
+
+    b = sub.add_parser("build", help="compile backends to ELF objects, IR, assembly, manifests and C headers",
+                       description="Compile every backend of the given specs for each requested target it is "
+                                   "declared for. Per backend and target: DIR/<backend>-<target>.o (ELF "
+                                   "relocatable), .ll, .s and .manifest.json; per backend: DIR/<backend>.h, "
+                                   "valid for gcc -m32 and -m64. Nothing is written unless everything built.",
+                       epilog="targets: i386-native i386-domu i386-dom0 x86_64-native x86_64-domu x86_64-dom0, "
+                              "or 'all'\n\nexample:\n  pvdsl build examples/irq.pv --target all -o build/",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    b.add_argument("files", nargs="+", metavar="FILE")
+    b.add_argument("--target", "-t", default="all", metavar="T[,T...]",
+                   help="ARCH-ROLE targets to build, comma-separated, or 'all' (default)")
+    b.add_argument("-o", "--output", default="build", metavar="DIR", help="output directory (default: build)")
+    b.add_argument("--emit", metavar="KINDS", help="what to write: some of ll,asm,obj,header,manifest (default: all)")
+    b.add_argument("--json", action="store_true", help="print a JSON summary of what was built")
+    b.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    include(b)
+    b.set_defaults(func=cmd_build)
 
     f = sub.add_parser("fmt", help="print specs in canonical form",
                        description="Print each spec in canonical form (comments are not kept). "

@@ -136,16 +136,9 @@ class ExprChecks:
             return rt if self.coerce(e.left, lt, rt, None, "operand") else None
         if isinstance(rt, T.UntypedInt):
             return lt if self.coerce(e.right, rt, lt, None, "operand") else None
-        if lt == rt:
-            return lt
-        lb, rb = T.integer_base(lt), T.integer_base(rt)
-        up_r, up_l = T.widens_to(lb, rb, self.arch), T.widens_to(rb, lb, self.arch)
-        if up_r and up_l:  # same width and signedness: prefer the arch word
-            return lb if lb.bits is None else rb
-        if up_r:
-            return rb
-        if up_l:
-            return lb
+        common = T.common_int_type(lt, rt, self.arch)
+        if common is not None:
+            return common
         self.err("E030", f"mismatched types '{lt}' and '{rt}' in '{op}': neither widens to the other, "
                  "convert one with 'as'", e.span)
         return None

@@ -191,3 +191,20 @@ def widens_to(src: Type, dst: Type, arch: Arch) -> bool:
     if isinstance(src, PtrType) and isinstance(dst, PtrType):
         return dst.target == VOID
     return False
+
+
+def common_int_type(lt: Type, rt: Type, arch: Arch) -> Type | None:
+    """The type two typed integer operands compute in: the one the other
+    widens to (the arch word when both widen, being the same width and
+    signedness). None when neither widens: the program needs a cast."""
+    if lt == rt:
+        return lt
+    lb, rb = integer_base(lt), integer_base(rt)
+    up_r, up_l = widens_to(lb, rb, arch), widens_to(rb, lb, arch)
+    if up_r and up_l:
+        return lb if lb.bits is None else rb
+    if up_r:
+        return rb
+    if up_l:
+        return lb
+    return None
