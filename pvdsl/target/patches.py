@@ -98,7 +98,8 @@ def find_templates(obj: ObjectFile, hooks, arch: Arch) -> list[PatchTemplate]:
         size = sum(i.size for i in body)
         if size > CALL_SITE_BYTES[arch.word_bits] or not _balanced_stack(body):
             continue
-        written = written_registers(cs, code[:size], arch)
+        gprs = set(arch.caller_saved) | set(arch.callee_saved)
+        written = written_registers(cs, code[:size], arch) & gprs  # %cr3 and friends are the point
         mask = sum(1 << i for i, r in enumerate(arch.caller_saved) if r in written)
         extra = written - set(arch.caller_saved)
         if extra:  # writes a callee-saved register: not a template
