@@ -58,7 +58,7 @@ class Diagnostic:
 
 def _excerpt(span: Span) -> list[str]:
     """The source line and a caret line under the span (first line only)."""
-    if span.source is None:
+    if span.source is None or span.line == 0:
         return []
     text = span.source.line_text(span.line)
     gutter = f"{span.line:>4} | "
@@ -87,9 +87,9 @@ class Diagnostics:
 
     def add(self, diag: Diagnostic) -> None:
         self.reported += 1
-        # The same program is checked once per arch; an arch-independent
-        # mistake must still be reported once.
-        key = (diag.code, diag.message, diag.span.path, diag.span.start, diag.span.end)
+        # The same program is checked once per arch: a mistake the second
+        # arch finds at the same place, with the same code, is the same one.
+        key = (diag.code, diag.span.path, diag.span.start, diag.span.end)
         if key in self._seen:
             return
         self._seen.add(key)

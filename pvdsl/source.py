@@ -66,7 +66,13 @@ class Span:
         return self.source.path if self.source else "<builtin>"
 
     def __str__(self) -> str:
+        if self.line == 0:
+            return self.path  # the file as a whole (it could not be read)
         return f"{self.path}:{self.line}:{self.col}"
+
+    @staticmethod
+    def whole_file(path: str) -> "Span":
+        return Span(SourceFile.from_text(path, ""), 0, 0, 0, 0, 0, 0)
 
     def to(self, other: "Span") -> "Span":
         """The span covering self through other (same file)."""

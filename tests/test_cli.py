@@ -35,7 +35,7 @@ def test_check_json_lists_diagnostics(tmp_path, capsys):
 def test_missing_file_is_a_diagnostic(capsys):
     assert main(["check", "no/such/file.pv"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("no/such/file.pv:1:1: error[E004]: cannot read 'no/such/file.pv'")
+    assert err.startswith("no/such/file.pv: error[E004]: cannot read 'no/such/file.pv'")
 
 
 def test_abi_json_shape(capsys):

@@ -29,8 +29,11 @@ class FunctionLowering:
         self.asm = owner.asm
         self.fn = fn
         self.ret = ret
+        # Stack slots go in a block of their own, first in the function (where
+        # LLVM's mem2reg looks for them); the code starts in the next block.
         self.entry = fn.append_basic_block("entry")
-        self.b = ir.IRBuilder(self.entry)
+        self.slots = ir.IRBuilder(self.entry)
+        self.b = ir.IRBuilder(fn.append_basic_block("start"))
         self.exit = fn.append_basic_block("exit")
         self.loops: list[tuple[ir.Block, ir.Block]] = []
         self.locals: dict[int, ir.Value] = {}  # id(Local) -> alloca
@@ -62,11 +65,7 @@ class FunctionLowering:
 
     # ---- plumbing ----
     def _alloca(self, typ, size: int, name: str = "") -> ir.Value:
-        with self.b.goto_block(self.entry):
-            if self.entry.instructions:
-                self.b.position_after(self.entry.instructions[-1])
-            slot = self.b.alloca(typ, name=name)
-        return slot
+        return self.slots.alloca(typ, name=name)
 
     def _load(self, ptr: ir.Value, t: T.Type) -> ir.Value:
         v = self.b.load(ptr, typ=self.ty.memory(t))
@@ -95,6 +94,7 @@ class FunctionLowering:
 
     def finish(self, body: ast.Block) -> None:
         self.block(body)
+        self.slots.branch(self.fn.blocks[1])
         if not self._terminated():
             self.b.branch(self.exit)
         self.b.position_at_end(self.exit)

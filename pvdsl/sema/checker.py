@@ -57,7 +57,8 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
                     self.err("E022", f"'{texpr.name}' is a {KIND_WORDS[other.kind]}, not a type", texpr.span,
                              Note(other.decl.name_span, f"'{texpr.name}' is declared here"))
                     return None
-                self.err("E021", f"unknown type '{texpr.name}'", texpr.span)
+                if not unit.broken_imports:
+                    self.err("E021", f"unknown type '{texpr.name}'", texpr.span)
                 return None
             return self.symbol_type(sym, texpr.span)
         if isinstance(texpr, ast.PtrType):
@@ -183,7 +184,11 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
     def enum_type(self, sym: Symbol) -> T.EnumType | None:
         decl: ast.EnumDecl = sym.decl
         if decl.name in self.view.enums:
-            return self.view.enums[decl.name]
+            known = self.view.enums[decl.name]
+            if known.decl is not decl:
+                self.err("E012", f"enum '{decl.name}' is defined twice in this program", decl.name_span,
+                         Note(known.decl.name_span, "first defined here"))
+            return known
         key = id(decl)
         if key in self._resolving:
             self.err("E043", f"enum '{decl.name}' refers to itself", decl.name_span)
@@ -214,7 +219,7 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
             self._resolving.discard(key)
         if base is None:
             return None
-        et = T.EnumType(decl.name, base, decl.is_flags, tuple(members))
+        et = T.EnumType(decl.name, base, decl.is_flags, tuple(members), decl)
         self.view.enums[decl.name] = et
         return et
 
@@ -242,6 +247,9 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
             t, value = self.expr_const(decl.value, ctx)
             if value is None and t is not None and self.diags.reported == before:
                 self.err("E041", f"the value of constant '{decl.name}' is not a constant expression", decl.value.span)
+            if declared is None and t is not None and not (T.is_integer(t) or t == T.BOOL):
+                self.err("E030", f"a constant must be an integer or a bool, not '{t}'", decl.value.span)
+                t = None
             if declared is not None and t is not None:
                 if not T.is_integer(declared) and declared != T.BOOL:
                     self.err("E030", f"a constant must have an integer or bool type, not '{declared}'", decl.type.span)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ..arch import ARCHES, HYPERCALL_MAX_ARGS, ROLES
+from ..arch import ARCHES, HYPERCALL_ENTRY_BYTES, HYPERCALL_MAX_ARGS, ROLES
+
+HYPERCALL_PAGE_ENTRIES = 4096 // HYPERCALL_ENTRY_BYTES
 from ..diagnostics import Note
 from ..syntax import ast
 from . import types as T
@@ -20,20 +22,24 @@ class DeclChecks:
 
     # ---- signatures ----
     def _params(self, unit, params, what: str):
-        out, seen = [], set()
+        """(name, type) of each parameter; None if any is wrong (all are reported)."""
+        out, seen, ok = [], {}, True
         for p in params:
             if p.name in seen:
-                self.err("E012", f"parameter '{p.name}' is already defined", p.span)
-            seen.add(p.name)
+                self.err("E012", f"parameter '{p.name}' is already defined", p.span,
+                         Note(seen[p.name], "first defined here"))
+            seen.setdefault(p.name, p.span)
             t = self.resolve_type(unit, p.type)
             if t is None:
-                return None
+                ok = False
+                continue
             if not _is_passable(t):
                 self.err("E037", f"{what} parameter '{p.name}' has type '{t}': only integers, bool, "
                          "pointers and handles are passed in registers", p.type.span)
-                return None
+                ok = False
+                continue
             out.append((p.name, t))
-        return tuple(out)
+        return tuple(out) if ok else None
 
     def _ret(self, unit, texpr, what: str, default=T.VOID):
         if texpr is None:
@@ -53,6 +59,8 @@ class DeclChecks:
                 self.err("E025", f"unknown {what} attribute '{a.name}' (allowed: {want})", a.span)
             elif a.args:
                 self.err("E025", f"attribute '{a.name}' takes no arguments", a.span)
+            elif a.name in names:
+                self.err("E025", f"attribute '{a.name}' is given twice", a.span)
             names.add(a.name)
         return names
 
@@ -64,17 +72,24 @@ class DeclChecks:
             return cache[id(decl)]
         cache[id(decl)] = None
         number = self.const_value(sym.unit, decl.number)
-        if number is not None and number < 0:
-            self.err("E040", f"hypercall number must not be negative, found {number}", decl.number.span)
+        if number is not None and self.view.expr_types.get(id(decl.number)) == T.BOOL:
+            self.err("E030", "a hypercall number must be an integer, not a bool", decl.number.span)
             number = None
-        if len(decl.params) > HYPERCALL_MAX_ARGS:
-            self.err("E051", f"hypercall '{decl.name}' has {len(decl.params)} arguments; Xen passes at most "
-                     f"{HYPERCALL_MAX_ARGS} in registers", decl.params[HYPERCALL_MAX_ARGS].span)
-        params = self._params(sym.unit, decl.params, "hypercall")
+        if number is not None and not 0 <= number < HYPERCALL_PAGE_ENTRIES:
+            self.err("E040", f"hypercall number {number} is outside the hypercall page "
+                     f"(0..{HYPERCALL_PAGE_ENTRIES - 1})", decl.number.span)
+            number = None
+        for p in decl.params:
+            self.check_when(p.when, p.span)
+        present = tuple(p for p in decl.params if self.present(p.when))
+        if len(present) > HYPERCALL_MAX_ARGS:
+            self.err("E051", f"hypercall '{decl.name}' has {len(present)} arguments on {self.arch.name}; Xen "
+                     f"passes at most {HYPERCALL_MAX_ARGS} in registers", present[HYPERCALL_MAX_ARGS].span)
+        params = self._params(sym.unit, present, "hypercall")
         ret = self._ret(sym.unit, decl.ret, "a hypercall", default=T.LONG)
         attrs = self._attrs(decl.attrs, ("privileged",), "hypercall")
         if params is not None:
-            for (pname, ptype), p in zip(params, decl.params):
+            for (pname, ptype), p in zip(params, present):
                 size = self.size_of(ptype, p.type.span)
                 if size is not None and size > self.arch.hypercall_max_arg_bytes:
                     self.err("E052", f"argument '{pname}' of hypercall '{decl.name}' is {size * 8} bits wide; "
@@ -98,7 +113,12 @@ class DeclChecks:
                          Note(prev.decl.name_span, f"'{prev.name}' already has number {info.number}"))
                 continue
             by_number[info.number] = info
-            self.view.hypercalls.setdefault(info.name, info)
+            same = self.view.hypercalls.get(info.name)
+            if same is not None and same.decl is not info.decl:
+                self.err("E012", f"hypercall '{info.name}' is defined twice in this program", info.decl.name_span,
+                         Note(same.decl.name_span, "first defined here"))
+                continue
+            self.view.hypercalls[info.name] = info
 
     # ---- tables ----
     def table_info(self, sym) -> TableInfo | None:
@@ -170,15 +190,37 @@ class DeclChecks:
         decl: ast.BackendDecl = sym.decl
         existing = self.view.backends.get(decl.name)
         if existing is not None:
-            return existing if existing.decl is decl else None
+            if existing.decl is not decl:
+                self.err("E012", f"backend '{decl.name}' is defined twice in this program", decl.name_span,
+                         Note(existing.decl.name_span, "first defined here"))
+                return None
+            return existing
         info = BackendInfo(decl.name, decl, decl.extends, decl.arches, decl.roles)
         self.view.backends[decl.name] = info
+        self.check_backend_header(decl)
+        return self._backend_rest(sym, info)
+
+    def check_backend_header(self, decl: ast.BackendDecl) -> None:
+        """Arch and role names (checked on every arch, built or not)."""
+        seen = set()
         for name, span in zip(decl.arches, decl.arch_spans):
+            if name in seen:
+                self.err("E024", f"arch '{name}' is listed twice", span)
+            seen.add(name)
             if name not in ARCHES:
                 self.err("E024", f"unknown arch '{name}' (expected one of: {', '.join(ARCHES)})", span)
+        seen = set()
         for name, span in zip(decl.roles, decl.role_spans):
             if name not in ROLES:
                 self.err("E024", f"unknown role '{name}' (expected one of: {', '.join(ROLES)})", span)
+            elif name in seen:
+                self.err("E024", f"role '{name}' is listed twice", span)
+            seen.add(name)
+        if not any(a in ARCHES for a in decl.arches):
+            self.err("E024", f"backend '{decl.name}' is not built for any known arch", decl.name_span)
+
+    def _backend_rest(self, sym, info: BackendInfo) -> BackendInfo:
+        decl = info.decl
         if decl.extends:
             base_sym = self.lookup(sym.unit, decl.extends, decl.extends_span)
             base = None
@@ -195,6 +237,7 @@ class DeclChecks:
                 base = self.backend_info(base_sym)
             if base is None:
                 info.base = None
+                info.incomplete = True  # its hooks may come from the base: don't guess
         for member in decl.members:
             self._backend_member(sym.unit, info, member)
         return info
@@ -232,6 +275,8 @@ class DeclChecks:
             fn = self.fn_info(_Member(m, unit), backend=info.name)
             if fn is not None:
                 info.fns[m.name] = fn
+            else:
+                info.failed.add(m.name)  # already reported: calls of it stay quiet
         elif isinstance(m, ast.ImplDecl):
             self._impl(unit, info, m)
 
@@ -263,6 +308,7 @@ class DeclChecks:
 
     def complete_backend(self, info: BackendInfo) -> None:
         """Fill info.tables and report hooks nobody implements."""
+        report = not info.incomplete
         chain, b = [], info
         while b is not None:
             chain.append(b)
@@ -283,10 +329,10 @@ class DeclChecks:
                 if source is None:
                     missing.append(hook)
                 slots.append((hook, source))
-            for hook in missing:
-                self.err("E063", f"backend '{info.name}' does not implement '{table_name}.{hook.name}' "
-                         f"on {self.arch.name}", info.decl.name_span,
-                         Note(hook.decl.span, "the table declares it here, without a default"))
+            for hook in missing if report else ():
+                only = f" (which exists only on {', '.join(hook.decl.when)})" if hook.decl.when else ""
+                self.err("E063", f"backend '{info.name}' does not implement '{table_name}.{hook.name}'{only}",
+                         info.decl.name_span, Note(hook.decl.span, "the table declares it here, without a default"))
             info.tables[table_name] = slots
 
     # ---- laws ----

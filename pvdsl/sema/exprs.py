@@ -18,6 +18,7 @@ from .model import FnInfo, HookInfo, HypercallInfo, PercpuInfo, TableInfo
 from .scope import KIND_WORDS
 
 ARITH = {"+", "-", "*", "/", "%", "&", "|", "^"}
+UNTYPED_MIN, UNTYPED_MAX = -(1 << 63), (1 << 64) - 1
 SHIFT = {"<<", ">>"}
 ORDER = {"<", "<=", ">", ">="}
 EQUALITY = {"==", "!="}
@@ -112,22 +113,42 @@ class ExprChecks:
             if base is None:
                 self.err("E030", f"expected '{dst}' for this {what}, found an integer", e.span)
                 return False
-            value = self.value_of(e)
-            if value is not None and not self.fits(value, base):
-                lo, hi = base.range(self.arch)
-                self.err("E040", f"{value} does not fit in '{dst}' ({lo}..{hi})", e.span)
-                return False
-            self.view.expr_types[id(e)] = dst
-            return True
+            return self._settle(e, dst, base)
         if T.widens_to(src, dst, self.arch):
             if isinstance(src, T.NullType):
                 self.view.expr_types[id(e)] = dst
             return True
         hint = ""
         if T.is_integer(src) and T.is_integer(dst):
-            hint = f" (only widening is implicit; write 'as {dst}' to convert on {self.arch.name})"
+            hint = f" (only widening is implicit: convert with 'as {dst}')"
         self.err("E030", f"expected '{dst}' for this {what}, found '{src}'{hint}", e.span)
         return False
+
+    def _settle(self, e: ast.Expr, dst: T.Type, base: T.IntType) -> bool:
+        """Give an untyped integer expression its contextual type. Where its
+        value is known it must fit; where it is not (`c ? 1000 : 0`), each
+        untyped part is settled in turn, so every literal is checked."""
+        value = self.value_of(e)
+        if value is not None:
+            if not self.fits(value, base):
+                lo, hi = base.range(self.arch)
+                self.err("E040", f"{value} does not fit in '{dst}' ({lo}..{hi})", e.span)
+                return False
+            self.view.expr_types[id(e)] = dst
+            return True
+        parts = []
+        if isinstance(e, ast.Ternary):
+            parts = [e.then, e.otherwise]
+        elif isinstance(e, ast.Binary) and e.op not in SHIFT:
+            parts = [e.left, e.right]
+        elif isinstance(e, ast.Binary):
+            parts = [e.left]
+        elif isinstance(e, ast.Unary):
+            parts = [e.operand]
+        ok = all([self._settle(p, dst, base) for p in parts
+                  if isinstance(self.view.expr_types.get(id(p)), T.UntypedInt)])
+        self.view.expr_types[id(e)] = dst
+        return ok
 
     def _unify_ints(self, op: str, e: ast.Binary, lt, rt) -> T.Type | None:
         if isinstance(lt, T.UntypedInt) and isinstance(rt, T.UntypedInt):
@@ -136,6 +157,9 @@ class ExprChecks:
             return rt if self.coerce(e.left, lt, rt, None, "operand") else None
         if isinstance(rt, T.UntypedInt):
             return lt if self.coerce(e.right, rt, lt, None, "operand") else None
+        if isinstance(lt, T.EnumType) and isinstance(rt, T.EnumType) and lt != rt:
+            self.err("E030", f"mismatched enum types '{lt}' and '{rt}' in '{op}'", e.span)
+            return None
         common = T.common_int_type(lt, rt, self.arch)
         if common is not None:
             return common
@@ -144,7 +168,13 @@ class ExprChecks:
         return None
 
     def _check_fits(self, e: ast.Expr, value: int | None, t: T.Type) -> int | None:
-        if value is None or isinstance(t, T.UntypedInt):
+        if value is None:
+            return value
+        if isinstance(t, T.UntypedInt):
+            # Untyped constants are still machine integers: at most 64 bits.
+            if not UNTYPED_MIN <= value <= UNTYPED_MAX:
+                self.err("E040", "constant expression does not fit in 64 bits", e.span)
+                return None
             return value
         base = T.integer_base(t)
         if base is not None and not self.fits(value, base):
@@ -201,7 +231,7 @@ class ExprChecks:
                          Note(tsym.decl.name_span, f"'{e.name}' is declared here"))
             elif e.name in INTRINSICS:
                 self.err("E022", f"intrinsic '{e.name}' can only be called", e.span)
-            else:
+            elif not ctx.unit.broken_imports:
                 self.err("E020", f"unknown name '{e.name}'", e.span)
             return None, None
         if sym.kind == "const":
@@ -253,7 +283,7 @@ class ExprChecks:
             if isinstance(t, T.UntypedInt):
                 return t, value
             base = T.integer_base(t)
-            return base, (None if value is None else _wrap(value, base, self.arch))
+            return base, self._check_fits(e, value, base)
         # "~"
         if isinstance(t, T.UntypedInt):
             self.err("E036", "'~' of an untyped constant has no width; give it one first, "
@@ -274,6 +304,8 @@ class ExprChecks:
             return None, None
         root = e.operand
         while isinstance(root, (ast.FieldAccess, ast.Index)) and not getattr(root, "arrow", False):
+            if isinstance(root, ast.Index) and isinstance(self.view.expr_types.get(id(root.base)), T.PtrType):
+                break  # indexing through a pointer leaves the percpu variable
             root = root.base
         if isinstance(root, ast.Name) and isinstance(self.view.refs.get(id(root)), PercpuInfo):
             self.err("E045", f"cannot take the address of percpu variable '{root.name}': "
@@ -316,10 +348,14 @@ class ExprChecks:
                 return None, None
         if op in SHIFT:
             if rv is not None:
-                width = T.integer_base(lt).width(self.arch) if not isinstance(lt, T.UntypedInt) else None
-                if rv < 0 or (width is not None and rv >= width):
+                width = T.integer_base(lt).width(self.arch) if not isinstance(lt, T.UntypedInt) else 64
+                if rv < 0 or rv >= width:
                     self.err("E040", f"shift by {rv} is out of range for '{lt}'", e.right.span)
                     return None, None
+            if isinstance(lt, T.UntypedInt) and lv is not None and rv is None:
+                self.err("E036", f"the width of '{lv} {op} ...' is unknown: give the constant a type, as in "
+                         f"'({lv} as u32) {op} ...'", e.left.span)
+                return None, None
             if lv is None or rv is None:
                 return (T.integer_base(lt) or lt), None
             return lt, self._check_fits(e, _fold(op, lv, rv), lt)
@@ -398,6 +434,9 @@ class ExprChecks:
         if isinstance(dt, pointerish) and src_int:
             if isinstance(st, T.UntypedInt):
                 self.view.expr_types[id(e.expr)] = T.ULONG
+                if sv is not None and not self.fits(sv, T.ULONG):
+                    self.err("E040", f"address {sv:#x} does not fit in a {word}-bit pointer", e.expr.span)
+                    return None, None
                 return dt, sv
             if T.integer_base(st).width(self.arch) != word:
                 self.err("E035", f"cannot cast '{st}' to '{dt}': only a {word}-bit integer converts to a "
@@ -535,6 +574,8 @@ class ExprChecks:
             while b is not None:
                 if name in b.fns:
                     return b.fns[name]
+                if name in b.failed:
+                    return None
                 b = self.view.backends.get(b.base) if b.base else None
             if ctx.law_table is not None and ctx.law_table.hook(name) is not None:
                 return ctx.law_table.hook(name)
@@ -549,7 +590,8 @@ class ExprChecks:
                 return None
             if name in INTRINSICS:
                 return INTRINSICS[name]
-            self.err("E020", f"unknown function '{name}'", callee.span)
+            if not ctx.unit.broken_imports:
+                self.err("E020", f"unknown function '{name}'", callee.span)
             return None
         if isinstance(callee, ast.FieldAccess) and not callee.arrow and isinstance(callee.base, ast.Name):
             sym = self.lookup(ctx.unit, callee.base.name, callee.base.span)

@@ -90,6 +90,8 @@ class BackendInfo:
     percpu: dict[str, PercpuInfo] = field(default_factory=dict)
     fns: dict[str, FnInfo] = field(default_factory=dict)
     impls: dict[tuple[str, str], ImplInfo] = field(default_factory=dict)
+    failed: set[str] = field(default_factory=set)  # helpers whose signature did not check
+    incomplete: bool = False  # its base could not be used on this arch
     # Filled after checking: table -> slot-ordered (hook, where it comes from)
     # where "where" is an ImplInfo (own or inherited) or the HookInfo default.
     tables: dict[str, list[tuple[HookInfo, object]]] = field(default_factory=dict)

@@ -26,6 +26,9 @@ class Unit:
     source: SourceFile
     module: ast.Module
     imports: list["Unit"] = field(default_factory=list)
+    # An import failed (missing or broken file): names it would have brought
+    # in are unknown, and reporting each use of them would only be noise.
+    broken_imports: bool = False
 
     @property
     def name(self) -> str:
@@ -63,7 +66,7 @@ class Loader:
         except OSError as err:
             reason = err.strerror or str(err)
             if at is None:
-                self.diags.error("E004", f"cannot read '{path}': {reason}", SourceFile.from_text(str(path), "").span(0, 0))
+                self.diags.error("E004", f"cannot read '{path}': {reason}", Span.whole_file(str(path)))
             else:
                 self.diags.error("E004", f"cannot read '{path}': {reason}", at)
             self.units[self._key(path)] = None
@@ -90,7 +93,9 @@ class Loader:
         self._stack.append(key)
         for imp in module.imports:
             dep = self._import(unit, imp)
-            if dep is not None and dep not in unit.imports:
+            if dep is None:
+                unit.broken_imports = True
+            elif dep not in unit.imports:
                 unit.imports.append(dep)
         self._stack.pop()
         self.order.append(unit)
@@ -109,7 +114,7 @@ class Loader:
                 self.diags.error("E011", f"import cycle: {names}", imp.span)
                 return None
             return self.load_file(cand, at=imp.span)
-        searched = ", ".join(str(c) for c in candidates)
+        searched = ", ".join(str(_display_path(c)) for c in candidates)
         self.diags.error("E010", f"cannot find module '{imp.dotted}'", imp.span,
                          Note(None, f"looked for {searched}"))
         return None

@@ -77,8 +77,7 @@ def check_arch(c: Checker) -> None:
             if info is not None:
                 backends.append((sym, info))
         else:
-            # Names of arches and roles are checked even where it is not built.
-            from .checker import ARCHES as _A  # noqa: F401
+            c.check_backend_header(sym.decl)
     laws = [(sym, c.law_info(sym)) for sym in s.all_symbols("law")]
 
     # Bodies.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..diagnostics import Note
 from ..syntax import ast
 from . import types as T
 from .exprs import Ctx, Local
@@ -45,6 +46,7 @@ class StmtChecks:
 
     def _s_VarStmt(self, s: ast.VarStmt, ctx: Ctx):
         declared = self.resolve_type(ctx.unit, s.type) if s.type is not None else None
+        failed = s.type is not None and declared is None  # reported by resolve_type
         if declared == T.VOID:
             self.err("E021", "a variable cannot have type 'void'", s.type.span)
             declared = None
@@ -57,6 +59,8 @@ class StmtChecks:
                              "declare it and assign its fields", s.init.span)
                 else:
                     self.coerce(s.init, init_t, declared, ctx, what="initial value")
+            elif failed:
+                pass
             elif isinstance(init_t, (T.UntypedInt, T.NullType)):
                 self.err("E036", f"cannot infer the type of '{s.name}' from "
                          f"{'an integer literal' if isinstance(init_t, T.UntypedInt) else 'null'}; "
@@ -71,8 +75,10 @@ class StmtChecks:
             self.layout_ok(t, s.span)
         scope = ctx.scopes[-1]
         if s.name in scope:
-            self.err("E012", f"'{s.name}' is already defined in this block", s.span)
-        local = Local(s.name, t if t is not None else T.VOID, s.span)
+            self.err("E012", f"'{s.name}' is already defined in this block", s.span,
+                     Note(scope[s.name].span, "first defined here"))
+        # An unknown type stays None: uses of the variable then report nothing more.
+        local = Local(s.name, t, s.span)
         scope[s.name] = local
         self.view.refs[id(s)] = local
 
@@ -86,7 +92,8 @@ class StmtChecks:
                      "or dereference", s.target.span)
             return
         if _is_aggregate(tt):
-            self.err("E037", f"cannot assign a whole '{tt}'; assign its fields one by one", s.span)
+            parts = "elements" if isinstance(tt, T.ArrayType) else "fields"
+            self.err("E037", f"cannot assign a whole '{tt}'; assign its {parts} one by one", s.span)
             return
         if s.op == "=":
             self.coerce(s.value, vt, tt, ctx, what="assignment")

@@ -113,6 +113,7 @@ class EnumType(Type):
     base: IntType
     is_flags: bool
     members: tuple[tuple[str, int], ...] = ()
+    decl: object = field(repr=False, compare=False, default=None)
 
     def spell(self) -> str:
         return self.name
@@ -189,6 +190,8 @@ def widens_to(src: Type, dst: Type, arch: Arch) -> bool:
     if isinstance(src, NullType):
         return isinstance(dst, (PtrType, HandleType))
     if isinstance(src, PtrType) and isinstance(dst, PtrType):
+        return dst.target == VOID
+    if isinstance(src, HandleType) and isinstance(dst, HandleType):
         return dst.target == VOID
     return False
 

@@ -241,6 +241,7 @@ class Attr(Node):
 class Param(Node):
     name: str
     type: TypeExpr
+    when: tuple[str, ...] = ()  # hypercall arguments only: arches it exists on
     span: Span = _span()
 
 

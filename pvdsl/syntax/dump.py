@@ -5,18 +5,20 @@ fields (strings, numbers, booleans, None, tuples of names) in declaration
 order.  Child nodes follow on indented lines labelled with their field name;
 a tuple of nodes becomes a labelled list of `- ` items.  Spans (every field
 that does not take part in equality) are left out, so a dump depends only on
-what the tree means, not on where its text sat in a file.
+what the tree means, not on where its text sat in a file.  Fields that still
+hold their dataclass default (`IntLit.base` 10, an empty `when`) are left out
+too, so adding a defaulted field to a node does not churn every golden file.
 
     ConstDecl name='X'
       type: NamedType name='u32'
       value: Binary op='+'
-        left: IntLit value=1 base=10
+        left: IntLit value=1 base=16
         right: Name name='Y'
 """
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import MISSING, fields
 
 from .ast import Node
 
@@ -47,6 +49,8 @@ def _node(node: Node, label: str, indent: str, lines: list[str]) -> None:
         if not f.compare:  # spans
             continue
         value = getattr(node, f.name)
+        if f.default is not MISSING and value == f.default:
+            continue
         if isinstance(value, Node) or _is_node_list(value):
             children.append((f.name, value))
         else:

@@ -6,12 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from lark import Lark, Token, Transformer, v_args
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
 from ..diagnostics import Diagnostics
 from ..source import SourceFile, Span
 from . import ast
-from .syntax_errors import describe_unexpected
+from .syntax_errors import describe_unexpected, unterminated_comment
 
 GRAMMAR_PATH = Path(__file__).with_name("pvdsl.lark")
 
@@ -27,6 +27,32 @@ def _int_value(text: str) -> tuple[int, int]:
     prefix = digits[:2].lower()
     base = {"0x": 16, "0b": 2, "0o": 8}.get(prefix, 10)
     return int(digits, base) if base == 10 else int(digits[2:], base), base
+
+
+class SyntaxProblem(Exception):
+    """A mistake found while building the AST (the grammar alone admits it)."""
+
+    def __init__(self, code: str, message: str, start: int, end: int):
+        super().__init__(message)
+        self.code, self.message, self.start, self.end = code, message, start, end
+
+
+MAX_NESTING = 256  # parse-tree depth; deeper input is refused before any recursive stage
+
+
+def _depth_problem(tree) -> SyntaxProblem | None:
+    """Measure the tree's depth without recursion; report where it is too deep."""
+    stack = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_NESTING:
+            meta = getattr(node, "meta", None)
+            pos = getattr(meta, "start_pos", 0) if meta is not None and not meta.empty else 0
+            return SyntaxProblem("E003", f"nesting is deeper than {MAX_NESTING} levels", pos, pos + 1)
+        for child in getattr(node, "children", ()):
+            if hasattr(child, "children"):
+                stack.append((child, depth + 1))
+    return None
 
 
 class _Build(Transformer):
@@ -140,6 +166,9 @@ class _Build(Transformer):
     def when(self, items):
         return tuple(n for n, _ in items[0])
 
+    def hc_when(self, items):
+        return (str(items[0]),)
+
     @v_args(meta=True)
     def percpu_decl(self, meta, items):
         name, type_ = items
@@ -182,6 +211,13 @@ class _Build(Transformer):
     def params(self, items):
         return tuple(items)
 
+    hc_params = params
+
+    @v_args(meta=True)
+    def hc_param(self, meta, items):
+        name, type_, when = items
+        return ast.Param(str(name), type_, when or (), span=self._sp(meta))
+
     @v_args(meta=True)
     def param(self, meta, items):
         name, type_ = items
@@ -219,6 +255,9 @@ class _Build(Transformer):
     @v_args(meta=True)
     def block(self, meta, items):
         return ast.Block(tuple(items), span=self._sp(meta))
+
+    body = block
+    default_body = block
 
     @v_args(meta=True)
     def var_stmt(self, meta, items):
@@ -273,6 +312,8 @@ class _Build(Transformer):
     @v_args(meta=True)
     def unary(self, meta, items):
         op, operand = items
+        if str(op) in ("+", "/", "%"):
+            raise SyntaxProblem("E001", f"'{op}' is not a prefix operator", op.start_pos, op.end_pos)
         return ast.Unary(str(op), operand, span=self._sp(meta))
 
     @v_args(meta=True)
@@ -303,7 +344,14 @@ class _Build(Transformer):
 
     @v_args(meta=True)
     def int_lit(self, meta, items):
-        value, base = _int_value(str(items[0]))
+        tok = items[0]
+        text = str(tok).replace("_", "")
+        if len(text) > 1 and text[0] == "0" and text[1].isdigit():
+            raise SyntaxProblem("E001", f"'{tok}' has a leading zero; write 0o{text.lstrip('0') or '0'} for an octal "
+                                "number, or drop the zero", tok.start_pos, tok.end_pos)
+        if len(text) > 66:  # 0b + 64 digits: nothing wider is a pvdsl integer
+            raise SyntaxProblem("E040", f"the number '{tok}' is wider than 64 bits", tok.start_pos, tok.end_pos)
+        value, base = _int_value(str(tok))
         return ast.IntLit(value, base, span=self._sp(meta))
 
     @v_args(meta=True)
@@ -329,6 +377,10 @@ class _Build(Transformer):
 
 def parse_source(source: SourceFile, diags: Diagnostics) -> ast.Module | None:
     """Parse one file; on a syntax error report it and return None."""
+    unterminated = unterminated_comment(source.text)
+    if unterminated is not None:
+        diags.error("E002", "unterminated block comment", source.span(unterminated, unterminated + 2))
+        return None
     try:
         tree = _lark().parse(source.text)
     except UnexpectedInput as err:
@@ -336,13 +388,18 @@ def parse_source(source: SourceFile, diags: Diagnostics) -> ast.Module | None:
         diags.error(code, message, source.span(start, end))
         return None
     except RecursionError:
-        diags.error("E003", "nesting is too deep to parse", source.span(0, 0))
+        diags.error("E003", f"nesting is deeper than {MAX_NESTING} levels", source.span(0, 0))
         return None
-    try:
-        return _Build(source).transform(tree)
-    except RecursionError:
-        diags.error("E003", "nesting is too deep to parse", source.span(0, 0))
-        return None
+    problem = _depth_problem(tree)
+    if problem is None:
+        try:
+            return _Build(source).transform(tree)
+        except VisitError as err:
+            problem = err.orig_exc if isinstance(err.orig_exc, SyntaxProblem) else None
+            if problem is None:
+                raise
+    diags.error(problem.code, problem.message, source.span(problem.start, problem.end))
+    return None
 
 
 def parse_text(text: str, path: str = "<string>", diags: Diagnostics | None = None) -> ast.Module | None:

@@ -39,7 +39,8 @@ _UNARY = 12
 _POSTFIX = 13
 _PRIMARY = 14
 
-_UNARY_OPS = {"-", "+", "!", "~", "*", "&"}
+# The grammar lexes a prefix `+` (it shares ADDOP) but the parser rejects it.
+_UNARY_OPS = {"-", "!", "~", "*", "&"}
 
 
 class UnprintableError(ValueError):
@@ -92,8 +93,9 @@ def _expr_level(e: ast.Expr) -> tuple[str, int]:
         if e.op not in _UNARY_OPS:
             raise UnprintableError(f"unknown unary operator {e.op!r}")
         operand = _expr(e.operand, _UNARY)
-        # `& &x` must not lex as `&&`; `- -x` merely must not read as C's `--`.
-        sep = " " if e.op in "&-+" and operand.startswith(e.op) else ""
+        # `&&x` and `--x` would parse (the contextual lexer splits them) but
+        # read as C's `&&` and `--`; a space says what they are.
+        sep = " " if e.op in "&-" and operand.startswith(e.op) else ""
         return f"{e.op}{sep}{operand}", _UNARY
     if isinstance(e, ast.Cast):
         # The operand slot is `cast` (left-assoc), so a cast or unary needs no parens.
@@ -197,8 +199,16 @@ def _if(s: ast.IfStmt) -> list[str]:
 
 # ---- declarations -----------------------------------------------------------
 
-def _params(params) -> str:
-    return ", ".join(f"{p.name}: {_type(p.type)}" for p in params)
+def _param(p: ast.Param, hypercall: bool = False) -> str:
+    if p.when and not (hypercall and len(p.when) == 1):
+        # Only a hypercall argument may be arch-specific, and for one arch:
+        # a comma after `when` would start the next argument.
+        raise UnprintableError(f"parameter {p.name!r} cannot have `when {', '.join(p.when)}`")
+    return f"{p.name}: {_type(p.type)}{_when(p.when)}"
+
+
+def _params(params, hypercall: bool = False) -> str:
+    return ", ".join(_param(p, hypercall) for p in params)
 
 
 def _attrs(attrs) -> str:
@@ -221,8 +231,8 @@ def _when(names) -> str:
     return f" when {', '.join(names)}" if names else ""
 
 
-def _signature(params, ret) -> str:
-    return f"({_params(params)}){_ret(ret)}"
+def _signature(params, ret, hypercall: bool = False) -> str:
+    return f"({_params(params, hypercall)}){_ret(ret)}"
 
 
 def _hc_number(e: ast.Expr) -> str:
@@ -298,7 +308,7 @@ def _decl(d: ast.Decl) -> list[str]:
         return _braced(f"{kind} {d.name}: {_type(d.base)}", members)
     if isinstance(d, ast.HypercallDecl):
         return [f"hypercall {d.name} = {_hc_number(d.number)} "
-                f"{_signature(d.params, d.ret)}{_attrs(d.attrs)};"]
+                f"{_signature(d.params, d.ret, hypercall=True)}{_attrs(d.attrs)};"]
     if isinstance(d, ast.TableDecl):
         return _braced(f"table {d.name}", _members([_hook(h) for h in d.hooks]))
     if isinstance(d, ast.BackendDecl):
@@ -354,7 +364,7 @@ def format_node(node: ast.Node) -> str:
     if isinstance(node, (ast.PercpuDecl, ast.ImplDecl)):
         return "\n".join(_backend_member(node))
     if isinstance(node, ast.Param):
-        return f"{node.name}: {_type(node.type)}"
+        return _param(node, hypercall=True)
     if isinstance(node, ast.LawParam):
         return _law_param(node)
     if isinstance(node, (ast.SetDomain, ast.RangeDomain)):

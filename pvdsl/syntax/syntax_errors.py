@@ -36,7 +36,51 @@ _BODY_ITEM = {"TABLE": "hook declaration", "AGGREGATE": "field declaration",
               "ENUMKIND": "enum member", "BACKEND": "backend member"}
 
 
+def unterminated_comment(text: str) -> int | None:
+    """Offset of a `/*` that is never closed, or None. (pvdsl has no string
+    literals, so comments are the only thing to skip.)"""
+    i, n = 0, len(text)
+    while i < n:
+        j = text.find("/", i)
+        if j < 0 or j + 1 >= n:
+            return None
+        if text[j + 1] == "/":
+            nl = text.find("\n", j)
+            if nl < 0:
+                return None
+            i = nl + 1
+        elif text[j + 1] == "*":
+            close = text.find("*/", j + 2)
+            if close < 0:
+                return j
+            i = close + 2
+        else:
+            i = j + 1
+    return None
+
+
+def last_code_end(text: str) -> int:
+    """Offset just past the last character that is not blank or comment."""
+    end, i, n = 0, 0, len(text)
+    while i < n:
+        c = text[i]
+        if text.startswith("//", i):
+            nl = text.find("\n", i)
+            i = n if nl < 0 else nl
+        elif text.startswith("/*", i):
+            close = text.find("*/", i + 2)
+            i = n if close < 0 else close + 2
+        elif c.isspace():
+            i += 1
+        else:
+            i += 1
+            end = i
+    return end
+
+
 def _word(name: str) -> str:
+    if name == "$END":
+        return "end of file"
     if name in _WORDS:
         return _WORDS[name]
     return f"'{name.lower()}'"
@@ -44,6 +88,8 @@ def _word(name: str) -> str:
 
 def _expected_words(expected: set[str]) -> str:
     expected = {e for e in expected if not e.startswith("_") or e == "__ANON_0"}
+    if "RPAR" in expected and "COMMA" in expected:
+        return "',' or ')'"  # inside parentheses ';' is never the fix
     if "SEMICOLON" in expected:
         return "';'"
     words = []
@@ -70,6 +116,9 @@ def _construct(err: UnexpectedToken) -> str | None:
     stack = getattr(getattr(state, "parser_state", None), "value_stack", None) or []
     depth = 0
     saw_brace = False
+    last = getattr(stack[-1], "type", None) if stack else None
+    if last in ("SEMICOLON", "RBRACE"):
+        return None  # the construct before the error is complete
     for value in reversed(stack):
         kind = getattr(value, "type", None)
         if kind is None:
@@ -111,9 +160,12 @@ def describe_unexpected(err: UnexpectedInput, text: str) -> tuple[str, str, int,
         if pos is not None and text.startswith("/*", pos):
             return "E002", "unterminated block comment", pos, pos + 2
         if token.type == "$END":
-            pos = len(text.rstrip())
+            pos = last_code_end(text)
             expected = _expected_words(set(err.expected or ()))
             return "E001", f"unexpected end of file, expected {expected}", max(0, pos - 1), pos
+        if token.type in ("IMPORT", "MODULE") and "IMPORT" not in set(err.expected or ()):
+            what = "imports" if token.type == "IMPORT" else "the module declaration"
+            return "E001", f"{what} must come before all declarations", pos, token.end_pos
         expected = _expected_words(set(err.expected or ()))
         where = _construct(err)
         after = f" after {where}" if where and expected == "';'" else (f" in {where}" if where else "")
