@@ -577,8 +577,12 @@ class ExprChecks:
                 if name in b.failed:
                     return None
                 b = self.view.backends.get(b.base) if b.base else None
-            if ctx.law_table is not None and ctx.law_table.hook(name) is not None:
-                return ctx.law_table.hook(name)
+            if ctx.law_table is not None:
+                if ctx.law_table.hook(name) is not None:
+                    return ctx.law_table.hook(name)
+                if any(h.name == name for h in ctx.law_table.decl.hooks):
+                    self.report_missing_hook(ctx.law_table, name, callee.span)
+                    return None
             sym = self.lookup(ctx.unit, name, callee.span)
             if sym is not None:
                 if sym.kind == "fn":

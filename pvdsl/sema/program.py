@@ -59,6 +59,8 @@ def check_arch(c: Checker) -> None:
         seen = {}
         for f in sym.decl.fields:
             c.check_when(f.when, f.span)
+            if c.present(f.when):
+                c.resolve_type(sym.unit, f.type)  # every bad field, not just the first
             if f.name in seen and c.present(f.when) and c.present(seen[f.name].when):
                 from ..diagnostics import Note
                 c.err("E012", f"field '{f.name}' is already defined in '{sym.name}'", f.span,

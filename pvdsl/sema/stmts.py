@@ -24,9 +24,10 @@ class StmtChecks:
             scope[name] = Local(name, t, span)
         ctx.scopes = [scope]
         self.check_block(body, ctx, new_scope=True)
-        if ctx.ret != T.VOID and not self.always_returns(body):
+        if ctx.ret is not None and ctx.ret != T.VOID and not self.always_returns(body):
+            end = body.span.source.span(body.span.end - 1, body.span.end) if body.span.source else body.span
             self.err("E038", f"{what} must return a '{ctx.ret}' on every path, "
-                     "but can reach its end without 'return'", body.span)
+                     "but can reach its end without 'return'", end)
 
     def check_block(self, block: ast.Block, ctx: Ctx, new_scope: bool = True) -> None:
         if new_scope:
