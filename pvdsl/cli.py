@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -219,12 +220,20 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as err:  # a pvdsl bug: say so plainly, keep the trace for whoever debugs it
+        if os.environ.get("PVDSL_DEBUG"):
+            raise
+        print(f"pvdsl: internal error: {type(err).__name__}: {err}\n"
+              "This is a bug in pvdsl, not in your spec; run again with PVDSL_DEBUG=1 for the trace.",
+              file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

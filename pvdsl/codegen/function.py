@@ -348,7 +348,7 @@ class FunctionLowering:
         if isinstance(e, ast.Name):
             ref = self.view.refs[id(e)]
             if isinstance(ref, PercpuInfo):
-                return self.m.percpu_global(ref)
+                return self._offset(self.m.percpu_global(ref), 0)
             if id(ref) in self.locals:
                 return self.locals[id(ref)]
             return self.param_slots[e.name]

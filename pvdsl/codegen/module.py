@@ -46,6 +46,7 @@ class Lowered:
     hooks: list[HookSymbol] = field(default_factory=list)
     tables: dict[str, list[HookSymbol]] = field(default_factory=dict)
     percpu: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (size, align)
+    variables: dict[str, tuple[int, int]] = field(default_factory=dict)  # kernel-wide `var`s
     hypercalls_used: dict[str, int] = field(default_factory=dict)
     undefined: list[str] = field(default_factory=list)
 
@@ -108,9 +109,10 @@ class BackendLowering:
         if g is None:
             size, align = self.layouts.size_align(pc.type)
             typ = ir.ArrayType(ir.IntType(8), size)
-            g = ir.GlobalVariable(self.module, typ, pc.name, addrspace=self.arch.percpu_addrspace)
+            space = self.arch.percpu_addrspace if pc.per_cpu else 0
+            g = ir.GlobalVariable(self.module, typ, pc.name, addrspace=space)
             g.initializer = ir.Constant(typ, None)
-            g.section = PERCPU_SECTION
+            g.section = PERCPU_SECTION if pc.per_cpu else ".bss"
             g.align = align
             g.storage_class = "dso_local"
             self._percpu[pc.name] = g
@@ -179,16 +181,19 @@ class BackendLowering:
         while self._pending:
             fn, params, ret, callee_save, body = self._pending.pop(0)
             FunctionLowering(self, fn, params, ret, callee_save).finish(body)
-        out.percpu = {name: self.layouts.size_align(self._percpu_type(name)) for name in self._percpu}
+        out.percpu = {name: self.layouts.size_align(self._storage(name).type)
+                      for name in self._percpu if self._storage(name).per_cpu}
+        out.variables = {name: self.layouts.size_align(self._storage(name).type)
+                         for name in self._percpu if not self._storage(name).per_cpu}
         out.hypercalls_used = dict(sorted(self.hypercalls_used.items(), key=lambda kv: kv[1]))
         out.undefined = (["hypercall_page"] if self.hypercalls_used else []) + sorted(self._external_tables)
         return out
 
-    def _percpu_type(self, name: str) -> T.Type:
+    def _storage(self, name: str) -> PercpuInfo:
         b = self.backend
         while b is not None:
             if name in b.percpu:
-                return b.percpu[name].type
+                return b.percpu[name]
             b = self.view.backends.get(b.base) if b.base else None
         raise KeyError(name)
 

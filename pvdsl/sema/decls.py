@@ -255,18 +255,20 @@ class DeclChecks:
         return False
 
     def _backend_member(self, unit, info: BackendInfo, m) -> None:
-        if isinstance(m, ast.PercpuDecl):
+        if isinstance(m, (ast.PercpuDecl, ast.BackendVarDecl)):
+            per_cpu = isinstance(m, ast.PercpuDecl)
+            what = "percpu variable" if per_cpu else "variable"
             if m.name in info.percpu:
-                self.err("E012", f"percpu variable '{m.name}' is already defined", m.name_span,
+                self.err("E012", f"{what} '{m.name}' is already defined", m.name_span,
                          Note(info.percpu[m.name].decl.name_span, "first defined here"))
                 return
             t = self.resolve_type(unit, m.type)
             if t == T.VOID:
-                self.err("E021", "a percpu variable cannot have type 'void'", m.type.span)
+                self.err("E021", f"a {what} cannot have type 'void'", m.type.span)
             elif t is not None:
                 if isinstance(t, T.StructType):
                     self.layout_ok(t, m.type.span)
-                info.percpu[m.name] = PercpuInfo(m.name, t, info.name, m)
+                info.percpu[m.name] = PercpuInfo(m.name, t, info.name, m, per_cpu)
         elif isinstance(m, ast.FnDecl):
             if m.name in info.fns:
                 self.err("E012", f"function '{m.name}' is already defined in backend '{info.name}'", m.name_span,

@@ -219,7 +219,7 @@ class ExprChecks:
         pc = self.find_percpu(ctx, e.name)
         if pc is not None:
             if ctx.const_only:
-                self.err("E041", f"percpu variable '{e.name}' is not a constant", e.span)
+                self.err("E041", f"variable '{e.name}' is not a constant", e.span)
                 return None, None
             self.view.refs[id(e)] = pc
             return pc.type, None
@@ -307,7 +307,8 @@ class ExprChecks:
             if isinstance(root, ast.Index) and isinstance(self.view.expr_types.get(id(root.base)), T.PtrType):
                 break  # indexing through a pointer leaves the percpu variable
             root = root.base
-        if isinstance(root, ast.Name) and isinstance(self.view.refs.get(id(root)), PercpuInfo):
+        ref = self.view.refs.get(id(root)) if isinstance(root, ast.Name) else None
+        if isinstance(ref, PercpuInfo) and ref.per_cpu:
             self.err("E045", f"cannot take the address of percpu variable '{root.name}': "
                      "it lives at a different address on every CPU", e.span)
             return None, None

@@ -74,10 +74,14 @@ class ImplInfo:
 
 @dataclass(eq=False)
 class PercpuInfo:
+    """A backend's storage: a percpu variable, or (per_cpu False) a
+    kernel-wide `var`."""
+
     name: str
     type: T.Type
     backend: str
-    decl: ast.PercpuDecl
+    decl: "ast.PercpuDecl | ast.BackendVarDecl"
+    per_cpu: bool = True
 
 
 @dataclass(eq=False)

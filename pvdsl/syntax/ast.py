@@ -352,6 +352,16 @@ class PercpuDecl(Node):
 
 
 @dataclass(frozen=True)
+class BackendVarDecl(Node):
+    """`var NAME: T;` in a backend: one kernel-wide variable, zero at load."""
+
+    name: str
+    type: TypeExpr
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+@dataclass(frozen=True)
 class ImplDecl(Node):
     table: str
     hook: str
@@ -368,7 +378,7 @@ class BackendDecl(Decl):
     extends: str | None
     arches: tuple[str, ...]
     roles: tuple[str, ...]
-    members: tuple["PercpuDecl | FnDecl | ImplDecl", ...]
+    members: tuple["PercpuDecl | BackendVarDecl | FnDecl | ImplDecl", ...]
     span: Span = _span()
     name_span: Span = _span()
     extends_span: Span = _span()

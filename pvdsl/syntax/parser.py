@@ -175,6 +175,11 @@ class _Build(Transformer):
         return ast.PercpuDecl(str(name), type_, span=self._sp(meta), name_span=self._tok(name))
 
     @v_args(meta=True)
+    def backend_var(self, meta, items):
+        name, type_ = items
+        return ast.BackendVarDecl(str(name), type_, span=self._sp(meta), name_span=self._tok(name))
+
+    @v_args(meta=True)
     def impl_decl(self, meta, items):
         table, hook, params, ret, body = items
         return ast.ImplDecl(str(table), str(hook), params or (), ret, body, span=self._sp(meta),

@@ -268,6 +268,12 @@ class HeaderWriter:
         for a in self.arches:
             backend = self.views[a].backends[self.backend]
             self.emit(f"#if defined({_ARCH_MACRO[a]})")
+            b = backend
+            while b is not None:
+                for v in b.percpu.values():
+                    if not v.per_cpu:
+                        self.emit(f"extern {c_type(v.type, v.name)};")
+                b = self.views[a].backends.get(b.base) if b.base else None
             for table, slots in backend.tables.items():
                 for hook, _source in slots:
                     self.emit(f"extern {c_type(hook.ret, f'PVDSL_HOOK {self.backend}_{hook.name}({self._params(hook)})')};")

@@ -18,6 +18,7 @@ def manifest_of(c: Compiled, view: ArchView, source: str, object_name: str) -> d
     kinds = {h.symbol: "hook" for h in low.hooks}
     kinds.update({t: "table" for t in low.tables})
     kinds.update({p: "percpu" for p in low.percpu})
+    kinds.update({v: "variable" for v in low.variables})
     symbols = [{"name": s.name, "kind": kinds[s.name], "section": s.section, "size": s.size}
                for s in sorted(c.symbols, key=lambda s: (s.section or "", s.value, s.name))
                if s.section is not None and s.name in kinds]
@@ -52,6 +53,8 @@ def manifest_of(c: Compiled, view: ArchView, source: str, object_name: str) -> d
         },
         "percpu": {name: {"size": size, "align": align, "section": ".data..percpu"}
                    for name, (size, align) in low.percpu.items()},
+        "variables": {name: {"size": size, "align": align, "section": ".bss"}
+                      for name, (size, align) in low.variables.items()},
         "structs": abi["structs"],
         "hypercalls_used": [{"name": name, "number": n, "entry_offset": HYPERCALL_ENTRY_BYTES * n}
                             for name, n in low.hypercalls_used.items()],

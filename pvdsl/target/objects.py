@@ -72,7 +72,7 @@ def _check_object(c: Compiled, obj: ObjectFile, target: Target) -> None:
     if obj.elf_class != arch.elf_class or obj.machine != arch.elf_machine:
         raise BuildError(f"{low.backend}-{target.name}: LLVM wrote ELF{obj.elf_class} {obj.machine}, "
                          f"expected ELF{arch.elf_class} {arch.elf_machine}")
-    expected_global = {h.symbol for h in low.hooks} | set(low.tables) | set(low.percpu)
+    expected_global = {h.symbol for h in low.hooks} | set(low.tables) | set(low.percpu) | set(low.variables)
     allowed_undefined = set(low.undefined)
     c.symbols = obj.symbols()
     for sym in c.symbols:
