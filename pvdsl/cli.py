@@ -123,6 +123,36 @@ def cmd_build(args) -> int:
     return 0
 
 
+def cmd_abidiff(args) -> int:
+    from .sema.abi import abi_of
+    from .sema.abidiff import EXIT_ERROR, diff_abi, exit_status
+    from .sema.program import check_paths
+
+    abis = []
+    for name in (args.old, args.new):
+        diags = Diagnostics()
+        program = check_paths([_resolve_spec_path(name)], diags, [Path(p) for p in args.include])
+        if diags.has_errors:
+            _diags_out(diags, False)
+            return EXIT_ERROR
+        # Only what the file itself declares: an imported library is not part of the comparison.
+        abis.append(abi_of(program.view(args.arch), program.roots))
+    changes = diff_abi(*abis)
+    status = exit_status(changes)
+    if args.json:
+        print(json.dumps({"old": args.old, "new": args.new, "arch": args.arch,
+                          "changes": [c.to_json() for c in changes],
+                          "incompatible": sum(not c.compatible for c in changes),
+                          "compatible": sum(c.compatible for c in changes), "exit_status": status}, indent=2))
+    else:
+        for c in changes:
+            print(c.describe())
+        bad = sum(not c.compatible for c in changes)
+        print(f"{len(changes)} change{'s' if len(changes) != 1 else ''}, {bad} incompatible "
+              f"({args.old} -> {args.new}, {args.arch})")
+    return status
+
+
 def cmd_fmt(args) -> int:
     from .source import SourceFile
     from .syntax.parser import parse_source
@@ -202,6 +232,23 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     include(b)
     b.set_defaults(func=cmd_build)
+
+    d = sub.add_parser("abidiff", help="compare the ABIs of two specs (exit bits as libabigail's abidiff)",
+                       description="Compare the ABI two specs declare on one arch: removed and added hooks, "
+                                   "slot shifts, signature and callee_save changes, struct size and offset "
+                                   "changes, hypercall number and privilege changes, constant changes. Each "
+                                   "change is compatible or incompatible. Only what each file declares itself "
+                                   "is compared, not what it imports.",
+                       epilog="exit status: 0 no change, 4 compatible changes only, 12 (4|8) incompatible "
+                              "changes, 1 error\n\nexample:\n  pvdsl abidiff linux/pvops_2_6_24.pv "
+                              "linux/pvops_6_1.pv --arch x86_64",
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    d.add_argument("old", metavar="OLD")
+    d.add_argument("new", metavar="NEW")
+    d.add_argument("--arch", choices=sorted(ARCHES), required=True)
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    include(d)
+    d.set_defaults(func=cmd_abidiff)
 
     f = sub.add_parser("fmt", help="print specs in canonical form",
                        description="Print each spec in canonical form (comments are not kept). "
