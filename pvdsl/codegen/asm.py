@@ -72,15 +72,22 @@ class AsmEmitter:
     def _invlpg(self, b, addr):
         _asm(b, VOID, [b.inttoptr(addr, PTR)], "invlpg ($0)", "r,~{memory}")
 
-    def _pair64(self, b, pair):
-        lo = b.zext(b.extract_value(pair, 0), ir.IntType(64))
-        hi = b.zext(b.extract_value(pair, 1), ir.IntType(64))
-        return b.or_(lo, b.shl(hi, ir.Constant(ir.IntType(64), 32)))
+    def _edx_eax(self, b, insn: str, args: list, constraints: str):
+        """A 64-bit result the instruction leaves in edx:eax. On x86_64 both
+        halves are read as whole registers (the instruction zeroes their top
+        halves), as Linux's EAX_EDX_RET does: no extra zero-extension."""
+        half = self.word if self.word.width == 64 else I32
+        names = ("rax", "rdx") if half.width == 64 else ("eax", "edx")
+        pair = _asm(b, ir.LiteralStructType([half, half]), args, insn,
+                    f"={{{names[0]}}},={{{names[1]}}}" + constraints)
+        i64 = ir.IntType(64)
+        lo, hi = b.extract_value(pair, 0), b.extract_value(pair, 1)
+        if half.width != 64:
+            lo, hi = b.zext(lo, i64), b.zext(hi, i64)
+        return b.or_(lo, b.shl(hi, ir.Constant(i64, 32)))
 
     def _rdmsr(self, b, msr):
-        pair = _asm(b, ir.LiteralStructType([I32, I32]), [b.trunc(msr, I32) if msr.type != I32 else msr],
-                    "rdmsr", "={eax},={edx},{ecx},~{memory}")
-        return self._pair64(b, pair)
+        return self._edx_eax(b, "rdmsr", [b.trunc(msr, I32) if msr.type != I32 else msr], ",{ecx},~{memory}")
 
     def _wrmsr(self, b, msr, value):
         lo = b.trunc(value, I32)
@@ -89,7 +96,7 @@ class AsmEmitter:
         _asm(b, VOID, [msr, lo, hi], "wrmsr", "{ecx},{eax},{edx},~{memory}")
 
     def _rdtsc(self, b):
-        return self._pair64(b, _asm(b, ir.LiteralStructType([I32, I32]), [], "rdtsc", "={eax},={edx}"))
+        return self._edx_eax(b, "rdtsc", [], "")
 
     def _cpuid(self, b, pa, pb, pc, pd):
         ptrs = [b.inttoptr(p, PTR) for p in (pa, pb, pc, pd)]

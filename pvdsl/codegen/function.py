@@ -363,6 +363,11 @@ class FunctionLowering:
             base = self.address(e.base) if isinstance(bt, T.ArrayType) else self.value(e.base)
             elem = bt.elem if isinstance(bt, T.ArrayType) else bt.target
             index = self.rvalue(e.index, T.LONG if self.ty.signed(self.view.type_of(e.index)) else T.ULONG)
+            if T.is_scalar(elem):
+                # A typed GEP lets LLVM use scaled addressing ((%base,%i,8)).
+                gep = self.b.gep(base, [index], source_etype=self.ty.memory(elem))
+                gep.type = ir.PointerType(addrspace=base.type.addrspace)
+                return gep
             size = self.m.layouts.size(elem)
             return self._offset(base, self.b.mul(index, ir.Constant(self.ty.word, size)) if size != 1 else index)
         raise TypeError(f"not an lvalue: {type(e).__name__}")

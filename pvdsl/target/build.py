@@ -59,7 +59,7 @@ def build_program(program: Program, targets: list[Target], out_dir: Path,
                 view = program.view(target.arch.name)
                 backend = view.backends[decl.name]
                 try:
-                    compiled = compile_lowered(lower_backend(view, backend, target))
+                    compiled = compile_lowered(lower_backend(view, backend, target), want_asm="asm" in emit)
                 except CodegenError as err:
                     raise BuildError(f"{decl.name}-{target.name}: {err}") from None
                 stem = out_dir / f"{decl.name}-{target.name}"

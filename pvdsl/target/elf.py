@@ -33,6 +33,7 @@ class ObjectFile:
     def __init__(self, data: bytes):
         self.data = data
         self.elf = ELFFile(io.BytesIO(data))
+        self._symbols: list[Symbol] | None = None
 
     @property
     def elf_class(self) -> int:
@@ -47,6 +48,11 @@ class ObjectFile:
         return b"" if sec is None else sec.data()
 
     def symbols(self) -> list[Symbol]:
+        if self._symbols is None:
+            self._symbols = self._read_symbols()
+        return self._symbols
+
+    def _read_symbols(self) -> list[Symbol]:
         out = []
         for sec in self.elf.iter_sections():
             if not isinstance(sec, SymbolTableSection):

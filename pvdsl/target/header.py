@@ -305,7 +305,8 @@ class HeaderWriter:
         regs_needed = sum(max(1, self.views[arch.name].layouts.size(t) // word) for _n, t in h.params)
         in_regs = arch.kernel_arg_regs if not arch.regparm else arch.kernel_arg_regs[:arch.regparm]
         ret_words = self.views[arch.name].layouts.size(h.ret) // word if h.ret != T.VOID else 0
-        simple = regs_needed == len(h.params) and len(h.params) <= len(in_regs) and ret_words <= 1
+        simple = (regs_needed == len(h.params) and len(h.params) <= len(in_regs) and ret_words <= 1
+                  and all(r in _LETTER for r in in_regs[:len(h.params)]))  # r8, r9: no constraint letter
         if not simple:
             # Stack arguments or register pairs: let the compiler make the call.
             return f"#define {name}({', '.join(args)}) ({table}.{h.name}({', '.join(args)}))"

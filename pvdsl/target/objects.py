@@ -29,39 +29,64 @@ class Compiled:
     symbols: list = field(default_factory=list)
 
 
-def _pvpatch_ir(lowered: Lowered, templates: list[PatchTemplate], word_bits: int) -> str:
-    """IR for the `.pvpatch` records: {ptr hook, ptr table, i32 slot, i8 length,
-    i8 0, i16 clobber mask, [16 x i8] bytes} each."""
-    if not templates:
-        return ""
-    rec = "{ ptr, ptr, i32, i8, i8, i16, [16 x i8] }"
+RECORD_TYPE = "{ ptr, ptr, i32, i8, i8, i16, [16 x i8] }"
+
+
+def record_layout(word_bytes: int) -> tuple[int, int, int, int]:
+    """(record size, offset of length, of clobber mask, of bytes) in .pvpatch."""
+    head = 2 * word_bytes + 4
+    return head + 4 + TEMPLATE_MAX_BYTES, head, head + 2, head + 4
+
+
+def _pvpatch_ir(lowered: Lowered, templates: dict[str, PatchTemplate], word_bits: int) -> str:
+    """IR for the `.pvpatch` records, one per hook in slot order:
+    {ptr hook, ptr table, i32 slot, u8 length, u8 0, u16 clobber mask,
+    u8 bytes[16]}; length 0 means the hook has no template."""
     records = []
-    for t in templates:
-        padded = t.code + bytes(TEMPLATE_MAX_BYTES - len(t.code))
-        data = ", ".join(f"i8 {b}" for b in padded)
-        records.append(f"{rec} {{ ptr @{t.symbol}, ptr @{t.table}, i32 {t.slot}, i8 {len(t.code)}, i8 0, "
-                       f"i16 {t.clobber_mask}, [16 x i8] [{data}] }}")
+    for h in lowered.hooks:
+        t = templates.get(h.symbol)
+        code = t.code if t else b""
+        data = ", ".join(f"i8 {b}" for b in code + bytes(TEMPLATE_MAX_BYTES - len(code)))
+        records.append(f"{RECORD_TYPE} {{ ptr @{h.symbol}, ptr @{h.table}, i32 {h.slot}, i8 {len(code)}, i8 0, "
+                       f"i16 {t.clobber_mask if t else 0}, [16 x i8] [{data}] }}")
     # One array, so the object has exactly one .pvpatch section.
-    n = len(records)
-    return (f"\n@__pvpatch = private constant [{n} x {rec}] [{', '.join(records)}], "
+    return (f"\n@__pvpatch = private constant [{len(records)} x {RECORD_TYPE}] [{', '.join(records)}], "
             f"section \"{PVPATCH_SECTION}\", align {word_bits // 8}\n"
             f"@llvm.used = appending global [1 x ptr] [ptr @__pvpatch], section \"llvm.metadata\"\n")
 
 
-def compile_lowered(lowered: Lowered) -> Compiled:
+def _fill_records(obj: ObjectFile, lowered: Lowered, templates: dict[str, PatchTemplate], word: int) -> bytes:
+    """The object with each template's length, clobber mask and bytes written
+    into its (zeroed) record: the code is emitted once, then read back."""
+    sec = obj.elf.get_section_by_name(PVPATCH_SECTION)
+    size, at_len, at_mask, at_bytes = record_layout(word)
+    data = bytearray(obj.data)
+    for i, h in enumerate(lowered.hooks):
+        t = templates.get(h.symbol)
+        if t is None:
+            continue
+        base = sec["sh_offset"] + i * size
+        data[base + at_len] = len(t.code)
+        data[base + at_mask:base + at_mask + 2] = t.clobber_mask.to_bytes(2, "little")
+        data[base + at_bytes:base + at_bytes + len(t.code)] = t.code
+    return bytes(data)
+
+
+def compile_lowered(lowered: Lowered, want_asm: bool = True) -> Compiled:
     arch = lowered.target.arch
     name = f"{lowered.backend}-{lowered.target.name}"
     mod = machine.parse_and_verify(str(lowered.module), name)
     machine.optimise(mod, arch)
     ir_text = str(mod)
-    first = ObjectFile(machine.emit_object(mod, arch))
-    templates = [t for t in find_templates(first, lowered.hooks, arch) if len(t.code) <= TEMPLATE_MAX_BYTES]
-    final_ir = ir_text + _pvpatch_ir(lowered, templates, arch.word_bits)
-    # The records are data appended to already optimised IR: the code is the
-    # code the templates were read from.
-    final = machine.parse_and_verify(final_ir, name) if templates else mod
-    obj = machine.emit_object(final, arch)
-    compiled = Compiled(lowered, final_ir, machine.emit_assembly(final, arch), obj, templates)
+    # Zeroed .pvpatch records are appended to the optimised IR, so the code
+    # in this one emission is the code the templates are read from.
+    final = machine.parse_and_verify(ir_text + _pvpatch_ir(lowered, {}, arch.word_bits), name)
+    emitted = ObjectFile(machine.emit_object(final, arch))
+    templates = [t for t in find_templates(emitted, lowered.hooks, arch) if len(t.code) <= TEMPLATE_MAX_BYTES]
+    by_symbol = {t.symbol: t for t in templates}
+    obj = _fill_records(emitted, lowered, by_symbol, arch.word_bytes)
+    asm = machine.emit_assembly(final, arch) if want_asm else ""
+    compiled = Compiled(lowered, ir_text + _pvpatch_ir(lowered, by_symbol, arch.word_bits), asm, obj, templates)
     _check_object(compiled, ObjectFile(obj), lowered.target)
     return compiled
 
