@@ -170,7 +170,7 @@ def cmd_fmt(args) -> int:
         module = parse_source(source, diags)
         if module is None:
             continue
-        text = format_module(module)
+        text = format_module(module, source.text)
         if args.check:
             if text != source.text:
                 print(f"{name}: not formatted", file=sys.stderr)

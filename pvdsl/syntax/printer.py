@@ -2,7 +2,11 @@
 
 `format_module` turns an AST back into source text such that parsing the text
 gives an equal AST (spans aside) and printing is idempotent.  Comments are not
-part of the AST, so they are NOT preserved: formatting a file drops them.
+part of the AST; given the source text, `format_module` puts them back: a
+comment keeps its place before the declaration, field, hook, member or
+statement that follows it, or at the end of the line it ended, and comments
+before a closing brace stay inside it. (A comment in the middle of an
+expression moves to the line before that statement.)
 
 Layout: 4-space indent; `module` and `import` lines first; a blank line
 between top-level declarations; fields, enum members, hooks and backend
@@ -45,6 +49,87 @@ _UNARY_OPS = {"-", "!", "~", "*", "&"}
 
 class UnprintableError(ValueError):
     """The tree has a shape no pvdsl source can produce (e.g. a cast to an array)."""
+
+
+class _Comments:
+    """The comments of one source text, handed out in order as printing
+    reaches the nodes they precede."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.items: list[tuple[int, int, str]] = []  # (start, end, text)
+        i, n = 0, len(text)
+        while i < n:
+            if text.startswith("//", i):
+                end = text.find("\n", i)
+                end = n if end < 0 else end
+            elif text.startswith("/*", i):
+                end = text.find("*/", i + 2)
+                end = n if end < 0 else end + 2
+            else:
+                i += 1
+                continue
+            self.items.append((i, end, text[i:end].rstrip()))
+            i = end
+        self.next = 0
+
+    def before(self, pos: int) -> list[str]:
+        """Every comment not yet printed that starts before `pos`, as lines."""
+        out = []
+        while self.next < len(self.items) and self.items[self.next][0] < pos:
+            out += [line.strip() if k else line for k, line in enumerate(self.items[self.next][2].split("\n"))]
+            self.next += 1
+        return out
+
+    def trailing(self, end: int) -> str | None:
+        """The comment that shares the line on which a node ends, if any."""
+        if self.next >= len(self.items):
+            return None
+        start, _e, text = self.items[self.next]
+        gap = self.text[end:start]
+        if start >= end and "\n" not in gap and gap.strip() in ("", ";", ",") and "\n" not in text:
+            self.next += 1
+            return text
+        return None
+
+
+_comments: _Comments | None = None
+
+
+def _with_comments(node, lines: list[str]) -> list[str]:
+    """`lines` (the printed `node`) with the comments that belong to it."""
+    span = getattr(node, "span", None)
+    if _comments is None or span is None or span.source is None:
+        return lines
+    lines = list(lines)
+    tail = _comments.trailing(span.end)
+    if tail is not None and lines:
+        lines[-1] += "  " + tail
+    return lines
+
+
+def _lead(node) -> list[str]:
+    span = getattr(node, "span", None)
+    if _comments is None or span is None or span.source is None:
+        return []
+    return _comments.before(span.start)
+
+
+def _closing(container) -> list[str]:
+    """Comments after the last item, before the container's closing brace."""
+    span = getattr(container, "span", None)
+    if _comments is None or span is None or span.source is None:
+        return []
+    return _comments.before(span.end - 1)
+
+
+def _items(nodes, printer) -> list[list[str]]:
+    """Each node printed with its leading and trailing comments."""
+    groups = []
+    for node in nodes:
+        lead = _lead(node)
+        groups.append(lead + _with_comments(node, printer(node)))
+    return groups
 
 
 # ---- expressions ------------------------------------------------------------
@@ -148,9 +233,9 @@ def _braced(header: str, inner: list[str]) -> list[str]:
 
 def _block(header: str, block: ast.Block) -> list[str]:
     inner: list[str] = []
-    for stmt in block.stmts:
-        inner += _stmt(stmt)
-    return _braced(header, inner)
+    for group in _items(block.stmts, _stmt):
+        inner += group
+    return _braced(header, inner + _closing(block))
 
 
 def _stmt(s: ast.Stmt) -> list[str]:
@@ -284,6 +369,8 @@ def _fn(f: ast.FnDecl) -> list[str]:
 def _backend_member(m) -> list[str]:
     if isinstance(m, ast.PercpuDecl):
         return [f"percpu {m.name}: {_type(m.type)};"]
+    if isinstance(m, ast.BackendVarDecl):
+        return [f"var {m.name}: {_type(m.type)};"]
     if isinstance(m, ast.FnDecl):
         return _fn(m)
     if isinstance(m, ast.ImplDecl):
@@ -299,18 +386,17 @@ def _decl(d: ast.Decl) -> list[str]:
         return [f"type {d.name} = {_type(d.type)};"]
     if isinstance(d, ast.StructDecl):
         kind = "union" if d.is_union else "struct"
-        fields = [f"{f.name}: {_type(f.type)}{_when(f.when)};" for f in d.fields]
-        return _braced(f"{kind} {d.name}{_attrs(d.attrs)}", fields)
+        fields = _items(d.fields, lambda f: [f"{f.name}: {_type(f.type)}{_when(f.when)};"])
+        return _braced(f"{kind} {d.name}{_attrs(d.attrs)}", [ln for g in fields for ln in g] + _closing(d))
     if isinstance(d, ast.EnumDecl):
         kind = "flags" if d.is_flags else "enum"
-        members = [m.name + ("" if m.value is None else f" = {_expr(m.value)}") + ","
-                   for m in d.members]
-        return _braced(f"{kind} {d.name}: {_type(d.base)}", members)
+        members = _items(d.members, lambda m: [m.name + ("" if m.value is None else f" = {_expr(m.value)}") + ","])
+        return _braced(f"{kind} {d.name}: {_type(d.base)}", [ln for g in members for ln in g] + _closing(d))
     if isinstance(d, ast.HypercallDecl):
         return [f"hypercall {d.name} = {_hc_number(d.number)} "
                 f"{_signature(d.params, d.ret, hypercall=True)}{_attrs(d.attrs)};"]
     if isinstance(d, ast.TableDecl):
-        return _braced(f"table {d.name}", _members([_hook(h) for h in d.hooks]))
+        return _braced(f"table {d.name}", _members(_items(d.hooks, _hook)) + _closing(d))
     if isinstance(d, ast.BackendDecl):
         if not d.arches or not d.roles:
             raise UnprintableError("a backend needs at least one arch and one role")
@@ -318,7 +404,7 @@ def _decl(d: ast.Decl) -> list[str]:
         if d.extends is not None:
             header += f" extends {d.extends}"
         header += f" for {', '.join(d.arches)} roles {', '.join(d.roles)}"
-        return _braced(header, _members([_backend_member(m) for m in d.members]))
+        return _braced(header, _members(_items(d.members, _backend_member)) + _closing(d))
     if isinstance(d, ast.FnDecl):
         return _fn(d)
     if isinstance(d, ast.LawDecl):
@@ -329,20 +415,36 @@ def _decl(d: ast.Decl) -> list[str]:
 
 # ---- entry points -----------------------------------------------------------
 
-def format_module(m: ast.Module) -> str:
-    """Canonical source for `m`, ending in a newline ('' for an empty module)."""
-    sections: list[list[str]] = []
-    if m.name is not None:
-        sections.append([f"module {'.'.join(m.name)};"])
-    if m.imports:
-        sections.append([f"import {i.dotted};" for i in m.imports])
-    sections += [_decl(d) for d in m.decls]
-    lines: list[str] = []
-    for section in sections:
-        if lines:
-            lines.append("")
-        lines += section
-    return "".join(line + "\n" for line in lines)
+def format_module(m: ast.Module, source_text: str | None = None) -> str:
+    """Canonical source for `m`, ending in a newline ('' for an empty module).
+    With the text `m` was parsed from, its comments are kept."""
+    global _comments
+    _comments = _Comments(source_text) if source_text is not None else None
+    try:
+        sections: list[list[str]] = []
+        first = (list(m.imports) + list(m.decls) or [None])[0]
+        header = _lead(first) if first is not None else []
+        if m.name is not None:
+            sections.append(header + [f"module {'.'.join(m.name)};"])
+            header = []
+        if m.imports:
+            sections.append(header + [ln for g in _items(m.imports, lambda i: [f"import {i.dotted};"]) for ln in g])
+            header = []
+        groups = _items(m.decls, _decl)
+        if groups and header:
+            groups[0] = header + groups[0]
+        sections += groups
+        rest = _comments.before(len(source_text) + 1) if _comments is not None else []
+        if rest:
+            sections.append(rest)
+        lines: list[str] = []
+        for section in sections:
+            if lines:
+                lines.append("")
+            lines += section
+        return "".join(line + "\n" for line in lines)
+    finally:
+        _comments = None
 
 
 def format_node(node: ast.Node) -> str:
@@ -361,7 +463,7 @@ def format_node(node: ast.Node) -> str:
         return format_module(node).rstrip("\n")
     if isinstance(node, ast.HookDecl):
         return "\n".join(_hook(node))
-    if isinstance(node, (ast.PercpuDecl, ast.ImplDecl)):
+    if isinstance(node, (ast.PercpuDecl, ast.BackendVarDecl, ast.ImplDecl)):
         return "\n".join(_backend_member(node))
     if isinstance(node, ast.Param):
         return _param(node, hypercall=True)
