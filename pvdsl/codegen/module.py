@@ -139,12 +139,12 @@ class BackendLowering:
         if table is None:
             n = len(self.view.tables[hook.table].hooks)
             table = ir.GlobalVariable(self.module, ir.ArrayType(PTR, n), hook.table)
+            table.storage_class = "dso_local"  # the kernel's table: a direct reference, no GOT
             self._external_tables[hook.table] = table
         slot = b.gep(table, [ir.Constant(self.types.word, hook.slot)], source_etype=PTR)
-        target = b.load(slot, typ=PTR)
-        # llvmlite types a call by its callee's `function_type`.
-        target.function_type = _function_type(self.types, hook.params, hook.ret)
-        return target
+        # Loaded as a pointer to the hook's function type: llvmlite types a
+        # call by its callee's pointer type (in LLVM's IR it is just `ptr`).
+        return b.load(slot, typ=ir.PointerType(_function_type(self.types, hook.params, hook.ret)))
 
     def _hook_fn(self, hook: HookInfo) -> ir.Function:
         key = ("hook", hook.table, hook.name)

@@ -26,6 +26,21 @@ class Program:
     def view(self, arch: str) -> ArchView:
         return self.views[arch]
 
+    def units_of_backend(self, name: str) -> list[Unit]:
+        """The files a backend can see: its own and its imports, and those of
+        its base backends. What is generated for it depends on these alone,
+        not on what else was checked in the same run."""
+        units, todo = [], [name]
+        while todo:
+            want = todo.pop()
+            for unit in self.units:
+                for d in unit.module.decls:
+                    if type(d).__name__ == "BackendDecl" and d.name == want:
+                        units += [u for u in (unit, *unit.imports) if u not in units]
+                        if d.extends:
+                            todo.append(d.extends)
+        return units
+
 
 def check_paths(paths, diags: Diagnostics, search: list[Path] | None = None) -> Program:
     loader = Loader(diags, search)

@@ -70,7 +70,8 @@ def build_program(program: Program, targets: list[Target], out_dir: Path,
                 if "asm" in emit:
                     result.files[stem.with_name(stem.name + ".s")] = compiled.asm.encode()
                 if "manifest" in emit:
-                    manifest = manifest_of(compiled, view, str(unit.path), stem.name + ".o")
+                    manifest = manifest_of(compiled, view, str(unit.path), stem.name + ".o",
+                                           program.units_of_backend(decl.name))
                     result.files[stem.with_name(stem.name + ".manifest.json")] = \
                         (json.dumps(manifest, indent=2) + "\n").encode()
                 result.built.append((decl.name, target.name, compiled))

@@ -70,7 +70,13 @@ class HeaderWriter:
         self.views = {a: program.view(a) for a in ARCHES}
         self.arches = [a for a in ARCHES if backend in self.views[a].backends
                        and a in self.views[a].backends[backend].arches]
+        self.visible = self._visible_decls()
         self.out: list[str] = []
+
+    def _visible_decls(self) -> set[int]:
+        """ids of the declarations the backend can see: a header does not
+        depend on what else was built with it."""
+        return {id(d) for u in self.program.units_of_backend(self.backend) for d in u.module.decls}
 
     def emit(self, line: str = "") -> None:
         self.out.append(line)
@@ -93,12 +99,17 @@ class HeaderWriter:
         e(f"# error \"{self.backend}.h: pvdsl generates code for i386 and x86_64 only\"")
         e("#endif")
         e()
+        # Every definition is guarded, so headers of several backends can
+        # share a translation unit.
+        e("#ifndef PVDSL_BASIC_TYPES")
+        e("#define PVDSL_BASIC_TYPES")
         for bits, c in ((8, "char"), (16, "short"), (32, "int"), (64, "long long")):
             e(f"typedef unsigned {c} {_PREFIX}u{bits};")
             e(f"typedef signed {c} {_PREFIX}s{bits};")
         e(f"typedef unsigned long {_PREFIX}ulong;")
         e(f"typedef long {_PREFIX}long;")
         e(f"typedef _Bool {_PREFIX}bool;")
+        e("#endif")
         e()
         self._constants()
         self._types()
@@ -113,7 +124,7 @@ class HeaderWriter:
         names = []
         for a in ARCHES:
             for n in self.views[a].consts:
-                if n not in names:
+                if n not in names and self._const_visible(n):
                     names.append(n)
         for n in names:
             values = {a: self.views[a].consts.get(n, (None, None))[1] for a in ARCHES}
@@ -125,6 +136,10 @@ class HeaderWriter:
                         self.emit(f"#if defined({_ARCH_MACRO[a]})\n# define {n} {self._literal(v)}\n#endif")
         if names:
             self.emit()
+
+    def _const_visible(self, name: str) -> bool:
+        return any(type(d).__name__ == "ConstDecl" and d.name == name and id(d) in self.visible
+                   for u in self.program.units for d in u.module.decls)
 
     @staticmethod
     def _literal(v: int) -> str:
@@ -145,6 +160,9 @@ class HeaderWriter:
                 visit_type(t.elem)
             elif isinstance(t, T.HandleType):
                 handles.setdefault(handle_name(t), t)
+                visit_type(t.target)
+            elif isinstance(t, T.PtrType):
+                visit_type(t.target)
 
         def visit(name):
             if name in seen:
@@ -159,18 +177,30 @@ class HeaderWriter:
             order.append(name)
 
         for a in ARCHES:
-            for name in self.views[a].structs:
-                visit(name)
-        for enum in {e.name: e for a in ARCHES for e in self.views[a].enums.values()}.values():
+            for name, st in self.views[a].structs.items():
+                if id(st.decl) in self.visible:
+                    visit(name)
+        for a in ARCHES:  # handles in table and hypercall signatures need their typedefs too
+            for t in self.views[a].tables.values():
+                if id(t.decl) in self.visible:
+                    for h in t.hooks:
+                        for _n, pt in list(h.params) + [("", h.ret)]:
+                            visit_type(pt)
+        enums = {e.name: e for a in ARCHES for e in self.views[a].enums.values() if id(e.decl) in self.visible}
+        for enum in enums.values():
+            self.emit(f"#ifndef PVDSL_ENUM_{enum.name}\n#define PVDSL_ENUM_{enum.name}")
             self.emit(f"typedef {c_type(enum.base)} {enum.name};")
             for member, value in enum.members:
                 self.emit(f"#define {enum.name}_{member} {self._literal(value)}")
+            self.emit("#endif")
         for name in order:
             kind = "union" if self.views["x86_64"].structs.get(name, self.views["i386"].structs.get(name)).is_union \
                 else "struct"
             self.emit(f"{kind} {name};")
         for hname, h in handles.items():
+            self.emit(f"#ifndef PVDSL_TYPEDEF_{hname}\n#define PVDSL_TYPEDEF_{hname}")
             self.emit(f"typedef struct {{ {c_type(h.target, '*p')}; }} {hname};")
+            self.emit("#endif")
         self.emit()
         for name in order:
             self._struct(name)
@@ -185,20 +215,22 @@ class HeaderWriter:
         if st.align:
             attrs.append(f"aligned({st.align})")
         attr = f" __attribute__(({', '.join(attrs)}))" if attrs else ""
+        self.emit(f"#ifndef PVDSL_STRUCT_{name}\n#define PVDSL_STRUCT_{name}")
         self.emit(f"{'union' if st.is_union else 'struct'}{attr} {name} {{")
         decl = st.decl
         for f in decl.fields:
             arches = [a for a in per_arch if per_arch[a].field(f.name) is not None and (not f.when or a in f.when)]
             if not arches:
                 continue
-            ftype = next(lay.field(f.name).type for a, lay in per_arch.items() if a in arches)
-            line = f"    {c_type(ftype, f.name)};"
-            if len(arches) < len(ARCHES):
-                self.emit(f"#if {_guard(arches)}")
+            # The C spelling may differ per arch (an array sized by sizeof(ulong)).
+            lines = {a: f"    {c_type(per_arch[a].field(f.name).type, f.name)};" for a in arches}
+            if len(arches) == len(ARCHES) and len(set(lines.values())) == 1:
+                self.emit(lines[arches[0]])
+                continue
+            for line in dict.fromkeys(lines.values()):
+                self.emit(f"#if {_guard([a for a in arches if lines[a] == line])}")
                 self.emit(line)
                 self.emit("#endif")
-            else:
-                self.emit(line)
         self.emit("};")
         kind = "union" if st.is_union else "struct"
         for a, lay in per_arch.items():
@@ -209,6 +241,7 @@ class HeaderWriter:
                 self.emit(f"_Static_assert(__builtin_offsetof({kind} {name}, {f.name}) == {f.offset}, "
                           f"\"{name}.{f.name}: offset on {a}\");")
             self.emit("#endif")
+        self.emit("#endif")
         self.emit()
 
     # ---- tables ----
@@ -231,8 +264,8 @@ class HeaderWriter:
     def _table_names(self) -> list[str]:
         names = []
         for a in ARCHES:
-            for n in self.views[a].tables:
-                if n not in names:
+            for n, t in self.views[a].tables.items():
+                if n not in names and id(t.decl) in self.visible:
                     names.append(n)
         return names
 
@@ -242,6 +275,7 @@ class HeaderWriter:
 
     def _tables(self) -> None:
         for table in self._table_names():
+            self.emit(f"#ifndef PVDSL_TABLE_{table}\n#define PVDSL_TABLE_{table}")
             self.emit(f"struct {table} {{")
             for name, per_arch in self._hooks_by_arch(table):
                 h = next(iter(per_arch.values()))
@@ -262,6 +296,7 @@ class HeaderWriter:
                     self.emit(f"_Static_assert(sizeof(struct {table}) == {len(info.hooks) * w}, "
                               f"\"{table}: {len(info.hooks)} slots on {a}\");")
                     self.emit("#endif")
+            self.emit("#endif")
             self.emit()
 
     def _prototypes(self) -> None:

@@ -3,8 +3,6 @@ llvmlite.binding (through `llvm` below)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import llvmlite.binding as llvm
 
 from ..arch import Arch
@@ -20,8 +18,10 @@ class LLVMError(Exception):
     """LLVM rejected a module: a pvdsl bug, reported with the IR at fault."""
 
 
-@lru_cache(maxsize=None)
 def target_machine(arch: Arch):
+    """A new TargetMachine for each module: LLVM keeps per-module state in
+    one (section uniquing counters, ...), and a shared one makes the output
+    depend on what was compiled before."""
     target = llvm.Target.from_triple(arch.llvm_triple)
     return target.create_target_machine(cpu="", features=arch.llvm_features, opt=OPT_LEVEL, reloc="static",
                                         codemodel=arch.llvm_code_model)
@@ -38,8 +38,8 @@ def parse_and_verify(ir_text: str, name: str = "module"):
     return mod
 
 
-def optimise(mod, arch: Arch) -> None:
-    tm = target_machine(arch)
+def optimise(mod, arch: Arch, tm=None) -> None:
+    tm = tm or target_machine(arch)
     pto = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
     pb = llvm.create_pass_builder(tm, pto)
     pm = pb.getModulePassManager()
@@ -47,9 +47,9 @@ def optimise(mod, arch: Arch) -> None:
     mod.verify()
 
 
-def emit_object(mod, arch: Arch) -> bytes:
-    return target_machine(arch).emit_object(mod)
+def emit_object(mod, arch: Arch, tm=None) -> bytes:
+    return (tm or target_machine(arch)).emit_object(mod)
 
 
-def emit_assembly(mod, arch: Arch) -> str:
-    return target_machine(arch).emit_assembly(mod)
+def emit_assembly(mod, arch: Arch, tm=None) -> str:
+    return (tm or target_machine(arch)).emit_assembly(mod)

@@ -11,7 +11,7 @@ from .objects import PVPATCH_SECTION, Compiled
 MANIFEST_VERSION = 1
 
 
-def manifest_of(c: Compiled, view: ArchView, source: str, object_name: str) -> dict:
+def manifest_of(c: Compiled, view: ArchView, source: str, object_name: str, units=None) -> dict:
     low = c.lowered
     target = low.target
     arch = target.arch
@@ -22,7 +22,7 @@ def manifest_of(c: Compiled, view: ArchView, source: str, object_name: str) -> d
     symbols = [{"name": s.name, "kind": kinds[s.name], "section": s.section, "size": s.size}
                for s in sorted(c.symbols, key=lambda s: (s.section or "", s.value, s.name))
                if s.section is not None and s.name in kinds]
-    abi = abi_of(view)
+    abi = abi_of(view, units)
     return {
         "manifest_version": MANIFEST_VERSION,
         "backend": low.backend,

@@ -85,8 +85,11 @@ def compile_lowered(lowered: Lowered, want_asm: bool = True) -> Compiled:
     templates = [t for t in find_templates(emitted, lowered.hooks, arch) if len(t.code) <= TEMPLATE_MAX_BYTES]
     by_symbol = {t.symbol: t for t in templates}
     obj = _fill_records(emitted, lowered, by_symbol, arch.word_bytes)
-    asm = machine.emit_assembly(final, arch) if want_asm else ""
-    compiled = Compiled(lowered, ir_text + _pvpatch_ir(lowered, by_symbol, arch.word_bits), asm, obj, templates)
+    final_ir = ir_text + _pvpatch_ir(lowered, by_symbol, arch.word_bits)
+    # The assembly shows the records as the object has them (filled in).
+    asm = machine.emit_assembly(machine.parse_and_verify(final_ir, name), arch) if want_asm and templates else (
+        machine.emit_assembly(final, arch) if want_asm else "")
+    compiled = Compiled(lowered, final_ir, asm, obj, templates)
     _check_object(compiled, ObjectFile(obj), lowered.target)
     return compiled
 

@@ -1,0 +1,90 @@
+; ModuleID = 'native_mmu-x86_64-native'
+source_filename = "<string>"
+target triple = "x86_64-pc-linux-gnu"
+
+@demo_mmu_ops = dso_local local_unnamed_addr global [7 x ptr] [ptr @native_mmu_read_cr2, ptr @native_mmu_read_cr3, ptr @native_mmu_write_cr3, ptr @native_mmu_flush_tlb_single, ptr @native_mmu_set_pte, ptr @native_mmu_pte_val, ptr @native_mmu_count_present], align 8
+
+; Function Attrs: noimplicitfloat noredzone nounwind
+define i64 @native_mmu_read_cr2() #0 {
+entry:
+  %.2 = tail call { i64, i64, i64, i64, i64, i64, i64, i64 } asm sideeffect "", "={rcx},={rdx},={rsi},={rdi},={r8},={r9},={r10},={r11}"() #4
+  %.3 = extractvalue { i64, i64, i64, i64, i64, i64, i64, i64 } %.2, 0
+  %.4 = extractvalue { i64, i64, i64, i64, i64, i64, i64, i64 } %.2, 1
+  %.5 = extractvalue { i64, i64, i64, i64, i64, i64, i64, i64 } %.2, 2
+  %.6 = extractvalue { i64, i64, i64, i64, i64, i64, i64, i64 } %.2, 3
+  %.7 = extractvalue { i64, i64, i64, i64, i64, i64, i64, i64 } %.2, 4
+  %.8 = extractvalue { i64, i64, i64, i64, i64, i64, i64, i64 } %.2, 5
+  %.9 = extractvalue { i64, i64, i64, i64, i64, i64, i64, i64 } %.2, 6
+  %.10 = extractvalue { i64, i64, i64, i64, i64, i64, i64, i64 } %.2, 7
+  %.11 = tail call i64 asm sideeffect "mov %cr2, $0", "=r,~{memory}"() #4
+  tail call void asm sideeffect "", "{rcx},{rdx},{rsi},{rdi},{r8},{r9},{r10},{r11}"(i64 %.3, i64 %.4, i64 %.5, i64 %.6, i64 %.7, i64 %.8, i64 %.9, i64 %.10) #4
+  ret i64 %.11
+}
+
+; Function Attrs: noimplicitfloat noredzone nounwind
+define i64 @native_mmu_read_cr3() #0 {
+entry:
+  %.2 = tail call i64 asm sideeffect "mov %cr3, $0", "=r,~{memory}"() #4
+  ret i64 %.2
+}
+
+; Function Attrs: noimplicitfloat noredzone nounwind
+define void @native_mmu_write_cr3(i64 %cr3) #0 {
+entry:
+  tail call void asm sideeffect "mov $0, %cr3", "r,~{memory}"(i64 %cr3) #4
+  ret void
+}
+
+; Function Attrs: noimplicitfloat noredzone nounwind
+define void @native_mmu_flush_tlb_single(i64 %addr) #0 {
+entry:
+  %.5 = inttoptr i64 %addr to ptr
+  tail call void asm sideeffect "invlpg ($0)", "r,~{memory}"(ptr %.5) #4
+  ret void
+}
+
+; Function Attrs: mustprogress nofree noimplicitfloat norecurse noredzone nosync nounwind willreturn memory(argmem: write)
+define void @native_mmu_set_pte(ptr writeonly captures(none) initializes((0, 8)) %ptep, i64 %pte) #1 {
+entry:
+  store i64 %pte, ptr %ptep, align 4
+  ret void
+}
+
+; Function Attrs: mustprogress nofree noimplicitfloat norecurse noredzone nosync nounwind willreturn memory(none)
+define i64 @native_mmu_pte_val(i64 returned %pte) #2 {
+entry:
+  ret i64 %pte
+}
+
+; Function Attrs: nofree noimplicitfloat norecurse noredzone nosync nounwind memory(argmem: read)
+define i32 @native_mmu_count_present(ptr readonly captures(none) %ptes, i32 %n) #3 {
+entry:
+  %.134.not.i = icmp eq i32 %n, 0
+  br i1 %.134.not.i, label %pvdsl.count.exit, label %while.body.i
+
+while.body.i:                                     ; preds = %entry, %while.body.i
+  %found.06.i = phi i32 [ %spec.select.i, %while.body.i ], [ 0, %entry ]
+  %i.05.i = phi i32 [ %.27.i, %while.body.i ], [ 0, %entry ]
+  %.17.i = zext i32 %i.05.i to i64
+  %.18.i = getelementptr i64, ptr %ptes, i64 %.17.i
+  %.19.i = load i64, ptr %.18.i, align 4
+  %0 = trunc i64 %.19.i to i32
+  %1 = and i32 %0, 1
+  %spec.select.i = add i32 %1, %found.06.i
+  %.27.i = add nuw i32 %i.05.i, 1
+  %.13.i = icmp ult i32 %.27.i, %n
+  br i1 %.13.i, label %while.body.i, label %pvdsl.count.exit
+
+pvdsl.count.exit:                                 ; preds = %while.body.i, %entry
+  %found.0.lcssa.i = phi i32 [ 0, %entry ], [ %spec.select.i, %while.body.i ]
+  ret i32 %found.0.lcssa.i
+}
+
+attributes #0 = { noimplicitfloat noredzone nounwind }
+attributes #1 = { mustprogress nofree noimplicitfloat norecurse noredzone nosync nounwind willreturn memory(argmem: write) }
+attributes #2 = { mustprogress nofree noimplicitfloat norecurse noredzone nosync nounwind willreturn memory(none) }
+attributes #3 = { nofree noimplicitfloat norecurse noredzone nosync nounwind memory(argmem: read) }
+attributes #4 = { nounwind }
+
+@__pvpatch = private constant [7 x { ptr, ptr, i32, i8, i8, i16, [16 x i8] }] [{ ptr, ptr, i32, i8, i8, i16, [16 x i8] } { ptr @native_mmu_read_cr2, ptr @demo_mmu_ops, i32 0, i8 3, i8 0, i16 1, [16 x i8] [i8 15, i8 32, i8 208, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0] }, { ptr, ptr, i32, i8, i8, i16, [16 x i8] } { ptr @native_mmu_read_cr3, ptr @demo_mmu_ops, i32 1, i8 3, i8 0, i16 1, [16 x i8] [i8 15, i8 32, i8 216, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0] }, { ptr, ptr, i32, i8, i8, i16, [16 x i8] } { ptr @native_mmu_write_cr3, ptr @demo_mmu_ops, i32 2, i8 3, i8 0, i16 0, [16 x i8] [i8 15, i8 34, i8 223, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0] }, { ptr, ptr, i32, i8, i8, i16, [16 x i8] } { ptr @native_mmu_flush_tlb_single, ptr @demo_mmu_ops, i32 3, i8 3, i8 0, i16 0, [16 x i8] [i8 15, i8 1, i8 63, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0] }, { ptr, ptr, i32, i8, i8, i16, [16 x i8] } { ptr @native_mmu_set_pte, ptr @demo_mmu_ops, i32 4, i8 3, i8 0, i16 0, [16 x i8] [i8 72, i8 137, i8 55, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0] }, { ptr, ptr, i32, i8, i8, i16, [16 x i8] } { ptr @native_mmu_pte_val, ptr @demo_mmu_ops, i32 5, i8 3, i8 0, i16 1, [16 x i8] [i8 72, i8 137, i8 248, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0] }, { ptr, ptr, i32, i8, i8, i16, [16 x i8] } { ptr @native_mmu_count_present, ptr @demo_mmu_ops, i32 6, i8 0, i8 0, i16 0, [16 x i8] [i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0, i8 0] }], section ".pvpatch", align 8
+@llvm.used = appending global [1 x ptr] [ptr @__pvpatch], section "llvm.metadata"
