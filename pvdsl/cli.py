@@ -49,10 +49,10 @@ def _resolve_spec_path(name: str) -> Path:
 
 
 def cmd_check(args) -> int:
-    from .sema.program import check_paths
+    from .sema.program import check_each
 
     diags = Diagnostics()
-    check_paths([_resolve_spec_path(p) for p in args.files], diags, [Path(p) for p in args.include])
+    check_each([_resolve_spec_path(p) for p in args.files], diags, [Path(p) for p in args.include])
     _diags_out(diags, args.json)
     return 1 if diags.has_errors else 0
 
@@ -76,7 +76,7 @@ def cmd_abi(args) -> int:
 
 
 def cmd_build(args) -> int:
-    from .sema.program import check_paths
+    from .sema.program import check_each
     from .target.build import EMIT_KINDS, build_program, parse_targets, write_files
     from .target.objects import BuildError
 
@@ -92,13 +92,21 @@ def cmd_build(args) -> int:
               f"{', '.join(EMIT_KINDS)})", file=sys.stderr)
         return 2
     diags = Diagnostics()
-    program = check_paths([_resolve_spec_path(p) for p in args.files], diags, [Path(p) for p in args.include])
+    programs = check_each([_resolve_spec_path(p) for p in args.files], diags, [Path(p) for p in args.include])
     _diags_out(diags, False)
     if diags.has_errors:
         return 1
     out = Path(args.output)
     try:
-        result = build_program(program, targets, out, emit)
+        result = build_program(programs[0], targets, out, emit)
+        for program in programs[1:]:
+            more = build_program(program, targets, out, emit)
+            clash = set(more.files) & set(result.files)
+            if clash:
+                raise BuildError(f"two files define backends that write {sorted(map(str, clash))[0]}")
+            result.files.update(more.files)
+            result.built += more.built
+            result.skipped += more.skipped
     except BuildError as err:
         print(f"pvdsl build: error: {err}", file=sys.stderr)
         return 1

@@ -48,6 +48,29 @@ def check_paths(paths, diags: Diagnostics, search: list[Path] | None = None) -> 
     return _check(loader, roots, diags)
 
 
+def check_each(paths, diags: Diagnostics, search: list[Path] | None = None) -> list[Program]:
+    """Each file as a program of its own (with what it imports), the way a C
+    compiler takes each file as a translation unit. Files are parsed once."""
+    loader = Loader(diags, search)
+    roots = []
+    for p in paths:
+        unit = loader.load_file(p)
+        if unit is not None and unit not in roots:
+            roots.append(unit)
+    return [_check(loader, [root], diags, _closure(root, loader.order)) for root in roots]
+
+
+def _closure(root: Unit, order: list[Unit]) -> list[Unit]:
+    """`root` and everything it imports, directly or not, in load order."""
+    seen, todo = set(), [root]
+    while todo:
+        u = todo.pop()
+        if id(u) not in seen:
+            seen.add(id(u))
+            todo += u.imports
+    return [u for u in order if id(u) in seen]
+
+
 def check_text(text: str, diags: Diagnostics, path: str = "<string>",
                search: list[Path] | None = None) -> Program:
     loader = Loader(diags, search)
@@ -55,8 +78,8 @@ def check_text(text: str, diags: Diagnostics, path: str = "<string>",
     return _check(loader, [root] if root else [], diags)
 
 
-def _check(loader: Loader, roots, diags: Diagnostics) -> Program:
-    units = [u for u in loader.order]
+def _check(loader: Loader, roots, diags: Diagnostics, units: list[Unit] | None = None) -> Program:
+    units = list(loader.order) if units is None else units
     program = Program(units, roots)
     scopes = Scopes(units, diags)
     for arch in ARCHES.values():
