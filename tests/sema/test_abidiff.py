@@ -87,3 +87,16 @@ def test_text_output_names_both_sides(specs, capsys):
     assert "[INCOMPATIBLE] hook 't.c': slot 2 -> 1" in out
     assert "[INCOMPATIBLE] hypercall 'h': number 3 -> 4" in out
     assert out.rstrip().endswith("incompatible (" + specs[0] + " -> " + specs[1] + ", x86_64)")
+
+
+def test_linux_2_6_24_to_6_1(capsys):
+    """The worked example of docs/specs.md: what changed between the F9-era
+    tables and Linux 6.1, on x86_64."""
+    status = main(["abidiff", "linux/pvops_2_6_24.pv", "linux/pvops_6_1.pv", "--arch", "x86_64", "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert status == 12 and report["exit_status"] == 12
+    got = {(c["item"], c["what"]): c["compatible"] for c in report["changes"]}
+    assert got[("pv_irq_ops.restore_fl", "removed")] is False
+    for table in ("pv_time_ops", "pv_apic_ops", "pv_init_ops"):
+        assert got[(table, "removed")] is False
+    assert got[("pv_lock_ops", "added")] is True
