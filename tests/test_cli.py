@@ -97,4 +97,5 @@ def test_fmt_check_examples(capsys):
     once = capsys.readouterr().out
     from pvdsl.syntax.parser import parse_text
     from pvdsl.syntax.printer import format_module
-    assert format_module(parse_text(once)) == once
+    assert format_module(parse_text(once), once) == once
+    assert main(["fmt", "--check", *EXAMPLES]) == 0

@@ -105,7 +105,10 @@ class Loader:
         rel = Path(*imp.path).with_suffix(".pv")
         candidates = [unit.path.parent / rel] + [root / rel for root in self.search]
         for cand in candidates:
-            if not cand.is_file():
+            try:
+                if not cand.is_file():
+                    continue
+            except OSError:  # e.g. a name longer than the file system allows
                 continue
             key = self._key(cand)
             if key in self._stack:

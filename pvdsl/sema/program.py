@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def check_text(text: str, diags: Diagnostics, path: str = "<string>",
 
 
 def _check(loader: Loader, roots, diags: Diagnostics, units: list[Unit] | None = None) -> Program:
+    # The parser refuses nesting deeper than MAX_NESTING; checking a tree
+    # that deep recurses a few frames per level.
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20000))
     units = list(loader.order) if units is None else units
     program = Program(units, roots)
     scopes = Scopes(units, diags)
