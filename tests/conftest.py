@@ -5,6 +5,15 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_configure(config):
+    # The parse cache of this run lives in its own directory: no test depends
+    # on what an earlier run (or the user) left in ~/.cache.
+    import os
+    import tempfile
+
+    os.environ["PVDSL_CACHE_DIR"] = tempfile.mkdtemp(prefix="pvdsl-parse-cache-")
+
+
 def pytest_addoption(parser):
     # Golden-file tests compare output with files under tests/golden/; after an
     # intended change, rerun with this flag to rewrite them, then review the diff.

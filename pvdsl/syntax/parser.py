@@ -11,6 +11,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from ..diagnostics import Diagnostics
 from ..source import SourceFile, Span
 from . import ast
+from . import parse_cache
 from .syntax_errors import describe_unexpected, unterminated_comment
 
 GRAMMAR_PATH = Path(__file__).with_name("pvdsl.lark")
@@ -381,7 +382,18 @@ class _Build(Transformer):
 
 
 def parse_source(source: SourceFile, diags: Diagnostics) -> ast.Module | None:
-    """Parse one file; on a syntax error report it and return None."""
+    """Parse one file; on a syntax error report it and return None. A file
+    parsed before (same text, same grammar) comes from the parse cache."""
+    cached = parse_cache.load(source)
+    if cached is not None:
+        return cached
+    module = _parse_uncached(source, diags)
+    if module is not None:
+        parse_cache.store(source, module)
+    return module
+
+
+def _parse_uncached(source: SourceFile, diags: Diagnostics) -> ast.Module | None:
     unterminated = unterminated_comment(source.text)
     if unterminated is not None:
         diags.error("E002", "unterminated block comment", source.span(unterminated, unterminated + 2))

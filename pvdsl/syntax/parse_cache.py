@@ -1,0 +1,74 @@
+"""A cache of parsed files, like Python's bytecode cache.
+
+Parsing is most of the time a check takes, and the same library files
+(`xen.abi` alone is 1,500 lines) are parsed by every run. An AST is stored
+under the hash of the file's text, the grammar and pvdsl's version, in
+$PVDSL_CACHE_DIR, else $XDG_CACHE_HOME/pvdsl, else ~/.cache/pvdsl. Only
+files that parsed without error are stored. PVDSL_CACHE_DIR=off disables it;
+any problem with the cache (unwritable, corrupt) means a normal parse.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+from functools import lru_cache
+from pathlib import Path
+
+from .. import __version__
+from ..source import SourceFile
+
+_FORMAT = 1
+
+
+@lru_cache(maxsize=1)
+def _salt() -> bytes:
+    grammar = (Path(__file__).with_name("pvdsl.lark")).read_bytes()
+    ast_source = (Path(__file__).with_name("ast.py")).read_bytes()
+    return hashlib.sha256(grammar + ast_source + f"{__version__}/{_FORMAT}".encode()).digest()
+
+
+def _directory() -> Path | None:
+    explicit = os.environ.get("PVDSL_CACHE_DIR")
+    if explicit == "off":
+        return None
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "pvdsl" / "ast"
+
+
+def _path(source: SourceFile) -> Path | None:
+    directory = _directory()
+    if directory is None:
+        return None
+    key = hashlib.sha256(_salt() + source.path.encode() + b"\0" + source.text.encode("utf-8", "replace"))
+    return directory / f"{key.hexdigest()}.pickle"
+
+
+def load(source: SourceFile):
+    path = _path(source)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            module = pickle.load(f)
+    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, ValueError, TypeError):
+        return None
+    # The spans must point at this SourceFile object (diagnostics quote it).
+    return module if getattr(module.span, "source", None) == source else None
+
+
+def store(source: SourceFile, module) -> None:
+    path = _path(source)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        with open(tmp, "wb") as f:
+            pickle.dump(module, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, path)
+    except (OSError, pickle.PickleError, RecursionError):
+        pass
