@@ -118,6 +118,7 @@ class FunctionLowering:
 
     def _s_VarStmt(self, s: ast.VarStmt):
         local: Local = self.view.refs[id(s)]
+        self.m.note_type(local.type)
         size = self.m.layouts.size(local.type)
         if T.is_scalar(local.type):
             slot = self._alloca(self.ty.memory(local.type), size, s.name)
@@ -356,6 +357,8 @@ class FunctionLowering:
             return self.value(e.operand)
         if isinstance(e, ast.FieldAccess):
             f: FieldLayout = self.view.refs[id(e)]
+            base_t = self.view.type_of(e.base)
+            self.m.note_type(base_t.target if e.arrow else base_t)
             base = self.value(e.base) if e.arrow else self.address(e.base)
             return self._offset(base, f.offset)
         if isinstance(e, ast.Index):

@@ -49,6 +49,7 @@ class Lowered:
     variables: dict[str, tuple[int, int]] = field(default_factory=dict)  # kernel-wide `var`s
     hypercalls_used: dict[str, int] = field(default_factory=dict)
     undefined: list[str] = field(default_factory=list)
+    structs_used: list[str] = field(default_factory=list)  # whose layout the code relies on
 
 
 def _function_type(types: IrTypes, params, ret: T.Type) -> ir.FunctionType:
@@ -70,6 +71,7 @@ class BackendLowering:
         self._functions: dict[int, ir.Function] = {}
         self._percpu: dict[str, ir.GlobalVariable] = {}
         self._external_tables: dict[str, ir.GlobalVariable] = {}
+        self.structs_used: set[str] = set()
         self._pending: list = []
 
     # ---- symbols ----
@@ -104,6 +106,15 @@ class BackendLowering:
             arg.name = pname
         return fn
 
+    def note_type(self, t: T.Type) -> None:
+        """Record the structs a type involves: the manifest lists their layouts."""
+        while isinstance(t, (T.ArrayType, T.PtrType, T.HandleType)):
+            t = t.elem if isinstance(t, T.ArrayType) else t.target
+        if isinstance(t, T.StructType) and t.name not in self.structs_used:
+            self.structs_used.add(t.name)
+            for f in self.layouts.struct(t).fields:
+                self.note_type(f.type)
+
     def percpu_global(self, pc: PercpuInfo) -> ir.GlobalVariable:
         g = self._percpu.get(pc.name)
         if g is None:
@@ -113,6 +124,7 @@ class BackendLowering:
             g = ir.GlobalVariable(self.module, typ, pc.name, addrspace=space)
             g.initializer = ir.Constant(typ, None)
             g.section = PERCPU_SECTION if pc.per_cpu else ".bss"
+            self.note_type(pc.type)
             g.align = align
             g.storage_class = "dso_local"
             self._percpu[pc.name] = g
@@ -186,6 +198,10 @@ class BackendLowering:
         out.variables = {name: self.layouts.size_align(self._storage(name).type)
                          for name in self._percpu if not self._storage(name).per_cpu}
         out.hypercalls_used = dict(sorted(self.hypercalls_used.items(), key=lambda kv: kv[1]))
+        for hook in out.hooks:
+            for _n, t in list(hook.params) + [("", hook.ret)]:
+                self.note_type(t)
+        out.structs_used = sorted(self.structs_used)
         out.undefined = (["hypercall_page"] if self.hypercalls_used else []) + sorted(self._external_tables)
         return out
 

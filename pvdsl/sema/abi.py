@@ -26,18 +26,10 @@ def abi_of(view: ArchView, units=None) -> dict:
 
     structs = {}
     for name, st in view.structs.items():
-        if not keep(st.decl):
-            continue
-        try:
-            lay = view.layouts.struct(st)
-        except Exception:  # a struct that failed to lay out was reported already
-            continue
-        structs[name] = {
-            "kind": "union" if lay.is_union else "struct",
-            "size": lay.size,
-            "align": lay.align,
-            "fields": {f.name: {"offset": f.offset, "size": f.size, "type": f.type.spell()} for f in lay.fields},
-        }
+        if keep(st.decl):
+            entry = struct_abi(view, name)
+            if entry is not None:
+                structs[name] = entry
     hypercalls = {
         name: {"number": hc.number, "args": _args(hc.params), "ret": hc.ret.spell(), "privileged": hc.privileged}
         for name, hc in view.hypercalls.items() if keep(hc.decl)
@@ -56,6 +48,21 @@ def abi_of(view: ArchView, units=None) -> dict:
         consts = {name: value for name, (_t, value) in view.consts.items()}
     return {"arch": view.arch.name, "structs": structs, "hypercalls": hypercalls, "tables": tables,
             "consts": consts}
+
+
+def struct_abi(view: ArchView, name: str) -> dict | None:
+    """One struct's entry of the ABI shape (None if it has no layout, which
+    was reported when it was checked)."""
+    try:
+        lay = view.layouts.struct(view.structs[name])
+    except Exception:
+        return None
+    return {
+        "kind": "union" if lay.is_union else "struct",
+        "size": lay.size,
+        "align": lay.align,
+        "fields": {f.name: {"offset": f.offset, "size": f.size, "type": f.type.spell()} for f in lay.fields},
+    }
 
 
 def format_abi(abi: dict) -> str:

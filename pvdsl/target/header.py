@@ -138,8 +138,10 @@ class HeaderWriter:
             self.emit()
 
     def _const_visible(self, name: str) -> bool:
-        return any(type(d).__name__ == "ConstDecl" and d.name == name and id(d) in self.visible
-                   for u in self.program.units for d in u.module.decls)
+        if not hasattr(self, "_visible_consts"):
+            self._visible_consts = {d.name for u in self.program.units for d in u.module.decls
+                                    if type(d).__name__ == "ConstDecl" and id(d) in self.visible}
+        return name in self._visible_consts
 
     @staticmethod
     def _literal(v: int) -> str:

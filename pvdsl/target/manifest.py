@@ -4,7 +4,7 @@ one `<backend>-<target>.o`, as JSON."""
 from __future__ import annotations
 
 from ..arch import HYPERCALL_ENTRY_BYTES
-from ..sema.abi import abi_of
+from ..sema.abi import struct_abi
 from ..sema.model import ArchView
 from .objects import PVPATCH_SECTION, Compiled
 
@@ -22,7 +22,6 @@ def manifest_of(c: Compiled, view: ArchView, source: str, object_name: str, unit
     symbols = [{"name": s.name, "kind": kinds[s.name], "section": s.section, "size": s.size}
                for s in sorted(c.symbols, key=lambda s: (s.section or "", s.value, s.name))
                if s.section is not None and s.name in kinds]
-    abi = abi_of(view, units)
     return {
         "manifest_version": MANIFEST_VERSION,
         "backend": low.backend,
@@ -55,7 +54,10 @@ def manifest_of(c: Compiled, view: ArchView, source: str, object_name: str, unit
                    for name, (size, align) in low.percpu.items()},
         "variables": {name: {"size": size, "align": align, "section": ".bss"}
                       for name, (size, align) in low.variables.items()},
-        "structs": abi["structs"],
+        # The layouts this object's code relies on (fields it reads or writes,
+        # its storage, its hooks' pointer arguments), not the whole library.
+        "structs": {name: entry for name in low.structs_used
+                    if (entry := struct_abi(view, name)) is not None},
         "hypercalls_used": [{"name": name, "number": n, "entry_offset": HYPERCALL_ENTRY_BYTES * n}
                             for name, n in low.hypercalls_used.items()],
         "patch_templates": [t.to_json() for t in c.templates],
