@@ -205,15 +205,15 @@ class Clock:
         return time.perf_counter() - self.wall0, _cpu_now() - self.cpu0
 
 
-def time_pvdsl_build(groups: list[Group], out_dir: Path):
-    """The whole `pvdsl build FILES --target all -o DIR`, once per group, in
-    this process: check, lower, optimise, emit objects/IR/asm/manifests/
-    headers, write."""
+def time_pvdsl_build(groups: list[Group], out_dir: Path, emit=None):
+    """The whole `pvdsl build FILES --target all -o DIR [--emit ...]`, once
+    per group, in this process: check, lower, optimise, emit (by default
+    objects/IR/asm/manifests/headers), write."""
     clock = Clock()
     built = []
     for group in groups:
         program, _diags = check(group.files)
-        result = build_program(program, list(TARGETS.values()), out_dir)
+        result = build_program(program, list(TARGETS.values()), out_dir, *([emit] if emit else []))
         write_files(result.files)
         built += [f"{b}-{t}" for b, t, _c in result.built]
     return clock.stop(), built
@@ -688,7 +688,7 @@ def main(argv=None) -> int:
           f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; python {platform.python_version()}")
     print()
 
-    keys = ("pvdsl_build", "pvdsl_codegen", "gcc_set", "pvdsl_subprocess")
+    keys = ("pvdsl_build", "pvdsl_build_obj", "pvdsl_codegen", "gcc_set", "pvdsl_subprocess")
     wall: dict[str, list[float]] = {k: [] for k in keys}
     cpu: dict[str, list[float]] = {k: [] for k in keys}
     per_codegen: dict[str, list[tuple[float, float]]] = {j.name: [] for j in jobs}
@@ -713,6 +713,7 @@ def main(argv=None) -> int:
                 t_gcc, per_g = time_gcc_set(gcc, jobs, tmp / "gcc_objs")
                 t_empty = {a: run_gcc(gcc_command(gcc, a, empty_c, tmp / f"empty-{a}.o")) for a in empty}
             t_build, built_names = time_pvdsl_build(groups, tmp / "pvdsl")
+            t_build_obj, _names = time_pvdsl_build(groups, tmp / "pvdsl_obj", ("obj",))
             t_cg, per, compiled = time_pvdsl_codegen(groups, jobs)
             if not run % 2:
                 t_gcc, per_g = time_gcc_set(gcc, jobs, tmp / "gcc_objs")
@@ -722,6 +723,7 @@ def main(argv=None) -> int:
                     warm = {"pvdsl_build": t_build[0], "pvdsl_codegen": t_cg[0], "gcc_set": t_gcc[0]}
                 continue
             record("pvdsl_build", t_build)
+            record("pvdsl_build_obj", t_build_obj)
             record("pvdsl_codegen", t_cg)
             record("gcc_set", t_gcc)
             for k, v in per.items():
@@ -763,6 +765,8 @@ def main(argv=None) -> int:
 
     ratio_row("pvdsl build, in-process", "pvdsl_build",
               "check + lower + optimise + emit .o/.ll/.s/.manifest/.h + write them")
+    ratio_row("pvdsl build --emit obj, in-process", "pvdsl_build_obj",
+              "check + lower + optimise + emit and write the .o files: what gcc -c produces")
     ratio_row("pvdsl codegen only, in-process", "pvdsl_codegen",
               f"lower + LLVM verify/optimise/emit .o and .s, {n_obj} objects")
     if wall["pvdsl_subprocess"]:
