@@ -161,7 +161,10 @@ class BackendLowering:
     def _hook_fn(self, hook: HookInfo) -> ir.Function:
         key = ("hook", hook.table, hook.name)
         if key not in self._functions:
-            name = f"{self.backend.name}_{hook.name}"
+            # `<backend>_<hook>`, as the kernel names them; a hook name that
+            # two of the backend's tables share gets the table too.
+            shared = sum(any(h.name == hook.name for h, _s in slots) for slots in self.backend.tables.values()) > 1
+            name = f"{self.backend.name}_{hook.table}_{hook.name}" if shared else f"{self.backend.name}_{hook.name}"
             self._functions[key] = self._declare(name, hook.params, hook.ret, internal=False)
         return self._functions[key]
 

@@ -294,19 +294,36 @@ class DeclChecks:
                 self.report_missing_hook(table, m.hook, m.name_span)
             return  # a hook of another arch: nothing to build here
         key = (m.table, m.hook)
+        params = self._params(unit, m.params, "hook")
+        ret = self._ret(unit, m.ret, "a hook")
+        if params is None or ret is None:
+            return
+        if [t for _, t in params] != [t for _, t in hook.params] or ret != hook.ret:
+            if self._implements_other_arch(unit, table, m, params, ret):
+                return  # the implementation of this hook's other-arch signature
+            want = ", ".join(f"{n}: {t}" for n, t in hook.params)
+            got = ", ".join(f"{n}: {t}" for n, t in params)
+            self.err("E062", f"'{m.table}.{m.hook}' is declared ({want}) -> {hook.ret} but implemented "
+                     f"({got}) -> {ret}", m.name_span, Note(hook.decl.span, "the table declares it here"))
+            info.impls.setdefault(key, ImplInfo(info.name, hook, m))  # implemented, if wrongly: no E063 too
+            return
         if key in info.impls:
             self.err("E065", f"'{m.table}.{m.hook}' is implemented twice in backend '{info.name}'", m.name_span,
                      Note(info.impls[key].decl.name_span, "first implemented here"))
             return
-        params = self._params(unit, m.params, "hook")
-        ret = self._ret(unit, m.ret, "a hook")
-        if params is not None and ret is not None:
-            want = ", ".join(f"{n}: {t}" for n, t in hook.params)
-            got = ", ".join(f"{n}: {t}" for n, t in params)
-            if [t for _, t in params] != [t for _, t in hook.params] or ret != hook.ret:
-                self.err("E062", f"'{m.table}.{m.hook}' is declared ({want}) -> {hook.ret} but implemented "
-                         f"({got}) -> {ret}", m.name_span, Note(hook.decl.span, "the table declares it here"))
         info.impls[key] = ImplInfo(info.name, hook, m)
+
+    def _implements_other_arch(self, unit, table, m: ast.ImplDecl, params, ret) -> bool:
+        """Whether `m` matches a declaration of its hook that exists only on
+        other arches (Linux declares some hooks differently per arch)."""
+        for h in table.decl.hooks:
+            if h.name != m.hook or not h.when or self.arch.name in h.when:
+                continue
+            theirs = self._params(unit, h.params, "hook")
+            their_ret = self._ret(unit, h.ret, "a hook")
+            if theirs is not None and [t for _, t in theirs] == [t for _, t in params] and their_ret == ret:
+                return True
+        return False
 
     def complete_backend(self, info: BackendInfo) -> None:
         """Fill info.tables and report hooks nobody implements."""
