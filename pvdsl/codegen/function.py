@@ -166,6 +166,11 @@ class FunctionLowering:
                 self.b.branch(after)
         self.b.position_at_end(after)
 
+    def _s_WhenStmt(self, s: ast.WhenStmt):
+        chosen = s.then if self.m.arch.name in s.arches else s.otherwise
+        if chosen is not None:
+            self.block(chosen)
+
     def _s_WhileStmt(self, s: ast.WhileStmt):
         head, body, after = self._new_block("while.cond"), self._new_block("while.body"), self._new_block("while.end")
         self.b.branch(head)

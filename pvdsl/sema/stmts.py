@@ -129,6 +129,12 @@ class StmtChecks:
         if s.otherwise is not None:
             self.check_stmt(s.otherwise, ctx)
 
+    def _s_WhenStmt(self, s: ast.WhenStmt, ctx: Ctx):
+        self.check_when(s.arches, s.span)
+        chosen = s.then if self.arch.name in s.arches else s.otherwise
+        if chosen is not None:
+            self.check_block(chosen, ctx)
+
     def _s_WhileStmt(self, s: ast.WhileStmt, ctx: Ctx):
         self._cond(s.cond, ctx, "while")
         ctx.loops += 1
@@ -175,6 +181,9 @@ class StmtChecks:
             return any(self.always_returns(x) for x in s.stmts)
         if isinstance(s, ast.IfStmt):
             return s.otherwise is not None and self.always_returns(s.then) and self.always_returns(s.otherwise)
+        if isinstance(s, ast.WhenStmt):
+            chosen = s.then if self.arch.name in s.arches else s.otherwise
+            return chosen is not None and self.always_returns(chosen)
         if isinstance(s, ast.WhileStmt):
             forever = isinstance(s.cond, ast.BoolLit) and s.cond.value
             return forever and not any(isinstance(n, ast.BreakStmt) for n in _loop_level(s.body))

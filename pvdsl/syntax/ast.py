@@ -194,6 +194,16 @@ class IfStmt(Stmt):
 
 
 @dataclass(frozen=True)
+class WhenStmt(Stmt):
+    """`when ARCHES { ... } else { ... }`: statements for some arches only."""
+
+    arches: tuple[str, ...]
+    then: Block
+    otherwise: Block | None
+    span: Span = _span()
+
+
+@dataclass(frozen=True)
 class WhileStmt(Stmt):
     cond: Expr
     body: Block

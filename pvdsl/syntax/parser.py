@@ -282,6 +282,11 @@ class _Build(Transformer):
         return ast.IfStmt(cond, then, otherwise, span=self._sp(meta))
 
     @v_args(meta=True)
+    def when_stmt(self, meta, items):
+        arches, then, otherwise = items
+        return ast.WhenStmt(tuple(n for n, _ in arches), then, otherwise, span=self._sp(meta))
+
+    @v_args(meta=True)
     def while_stmt(self, meta, items):
         return ast.WhileStmt(items[0], items[1], span=self._sp(meta))
 

@@ -252,6 +252,12 @@ def _stmt(s: ast.Stmt) -> list[str]:
         return _if(s)
     if isinstance(s, ast.WhileStmt):
         return _block(f"while {_expr(s.cond)}", s.body)
+    if isinstance(s, ast.WhenStmt):
+        lines = _block(f"when {', '.join(s.arches)}", s.then)
+        if s.otherwise is None:
+            return lines
+        rest = _block("", s.otherwise)
+        return lines[:-1] + [f"{lines[-1]} else {rest[0].lstrip()}"] + rest[1:]
     if isinstance(s, ast.ReturnStmt):
         return ["return;" if s.value is None else f"return {_expr(s.value)};"]
     if isinstance(s, ast.AssertStmt):

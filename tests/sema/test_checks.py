@@ -115,3 +115,27 @@ def test_no_traceback_on_self_referential_declarations():
     """
     got = codes(src)
     assert "E043" in got and "E066" in got
+
+
+def test_when_statement_is_checked_per_arch():
+    src = BASE + """
+    struct s { hi: u32 when i386; }
+    table t { set(va: ulong, pte: u64) -> long; }
+    backend b for i386, x86_64 roles domu {
+        impl t.set(va: ulong, pte: u64) -> long {
+            var x: s;
+            when i386 {
+                x.hi = 1;   // exists on i386 only: fine here
+                return update_va_mapping(va, pte as u32, (pte >> 32) as u32, 0);
+            } else {
+                return update_va_mapping(va, pte, 0);
+            }
+        }
+    }
+    """
+    _, diags = check(src)
+    assert diags.render() == ""
+    bad = src.replace("x.hi = 1;", "x.hi = 1; x.lo = 2;").replace("return update_va_mapping(va, pte, 0);",
+                                                                  "return update_va_mapping(va, pte as u32, 0, 0);")
+    _, diags = check(bad)
+    assert sorted(d.code for d in diags.items) == ["E023", "E033"]

@@ -1,0 +1,415 @@
+"""An emulated x86 vCPU (unicorn) attached to the hypervisor model.
+
+A Xen-role vCPU runs the guest kernel in the ring a PV kernel really runs
+in (x86_64: ring 3, i386: ring 1), entered once through Xen's own `iret`
+from ring 0, with real page tables in machine memory (cr3 = the root's
+machine address). So privileged instructions (cli, hlt, mov to %cr3, wrmsr,
+in/out ...) raise #GP in the emulated CPU itself, at no cost per instruction
+(bench/runtime/run.py measures ring 0 against ring 3: the same). Hypercalls
+arrive as `syscall` (x86_64) or `int $0x82` (i386), exactly the hypercall
+page's stubs. A native-role vCPU runs in ring 0 with no hypervisor.
+
+Unicorn reports CPU exceptions to a hook instead of delivering them through
+an IDT, and then keeps the "previous exception" state that turns the next
+fault into a double fault; after any fault the vCPU is therefore reset to a
+context saved at boot (then cr3 and segment bases are re-applied from the
+model), which also guarantees that a faulting run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+
+import capstone
+from unicorn import (UC_ARCH_X86, UC_HOOK_BLOCK, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, UC_PROT_ALL,
+                     Uc, UcError)
+from unicorn import unicorn_const as UCC
+from unicorn import x86_const as X
+
+from .archinfo import (CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER_MSR, EFER_SCE, EFLAGS_RESERVED1,
+                       X86_EFLAGS_IF)
+from .errors import RuntimeFault
+from .memory import PAGE_SHIFT
+from .paging import check_rights, walk
+
+VECTORS = {0: "divide error (#DE)", 1: "debug (#DB)", 3: "breakpoint (#BP)", 4: "overflow (#OF)",
+           5: "bound range (#BR)", 6: "invalid opcode (#UD)", 7: "device not available (#NM)",
+           8: "double fault (#DF)", 10: "invalid TSS (#TS)", 11: "segment not present (#NP)",
+           12: "stack fault (#SS)", 13: "general protection fault (#GP)", 14: "page fault (#PF)",
+           16: "x87 error (#MF)", 17: "alignment check (#AC)", 18: "machine check (#MC)", 19: "SIMD error (#XM)"}
+# Instructions only ring 0 may execute (or, for cli/sti/in/out, only with IOPL >= CPL).
+PRIVILEGED = {"cli", "sti", "hlt", "lgdt", "lidt", "lldt", "ltr", "lmsw", "clts", "invd", "wbinvd", "invlpg",
+              "rdmsr", "wrmsr", "in", "out", "insb", "insw", "insd", "outsb", "outsw", "outsd", "swapgs",
+              "sysret", "sysexit", "iret", "iretd", "iretq", "mov cr", "mov dr", "rdpmc"}
+XEN_HYPERCALL_VECTOR = 0x82
+DEBUG_CLOBBER = {8: 0xDEADBEEFDEADF00D, 4: 0xDEADF00D}
+
+
+class _Watchdog:
+    """One thread for every vCPU: stops an emulation that outlives its
+    wall-clock limit. (unicorn's own `timeout` starts a thread per run,
+    ~100 us each; arming this one costs a dict insertion.)"""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._runs: dict[int, tuple[Uc, float]] = {}
+        self._fired: set[int] = set()
+        self._seq = 0
+        self._thread: threading.Thread | None = None
+
+    def arm(self, uc: Uc, seconds: float) -> int:
+        with self._lock:
+            self._seq += 1
+            self._runs[self._seq] = (uc, time.monotonic() + seconds)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="pvdsl-vcpu-watchdog", daemon=True)
+                self._thread.start()
+            return self._seq
+
+    def disarm(self, token: int) -> bool:
+        with self._lock:
+            self._runs.pop(token, None)
+            fired = token in self._fired
+            self._fired.discard(token)
+            return fired
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(0.005)
+            now = time.monotonic()
+            with self._lock:
+                for token, (uc, deadline) in list(self._runs.items()):
+                    if now >= deadline:
+                        uc.emu_stop()
+                        self._fired.add(token)
+                        del self._runs[token]
+
+
+WATCHDOG = _Watchdog()
+
+
+class RegFile:
+    """Fast access to a fixed set of registers (one C call for all)."""
+
+    def __init__(self, uc: Uc, regs: dict[str, int]):
+        from unicorn.unicorn_py3.unicorn import uclib
+
+        self.names = list(regs)
+        n = len(self.names)
+        self._n = n
+        self._ids = (ctypes.c_int * n)(*regs.values())
+        self.vals = (ctypes.c_uint64 * n)()
+        self._ptrs = (ctypes.c_void_p * n)(*[ctypes.addressof(self.vals) + 8 * i for i in range(n)])
+        self._read = uclib.uc_reg_read_batch
+        self._write = uclib.uc_reg_write_batch
+        self._uch = uc._uch
+        self.index = {name: i for i, name in enumerate(self.names)}
+
+    def read(self) -> dict[str, int]:
+        self._read(self._uch, self._ids, self._ptrs, self._n)
+        return dict(zip(self.names, self.vals))
+
+    def write(self, values: dict[str, int]) -> None:
+        self._read(self._uch, self._ids, self._ptrs, self._n)
+        for name, v in values.items():
+            self.vals[self.index[name]] = v & 0xFFFFFFFFFFFFFFFF
+        self._write(self._uch, self._ids, self._ptrs, self._n)
+
+
+class RunResult:
+    __slots__ = ("registers", "fault", "instructions", "hypercalls", "halts", "elapsed")
+
+    def __init__(self):
+        self.registers: dict[str, int] = {}
+        self.fault: RuntimeFault | None = None
+        self.instructions = 0
+        self.hypercalls: list[tuple[str, int]] = []
+        self.halts = 0
+        self.elapsed = 0.0
+
+
+class EmulatedCpu:
+    def __init__(self, hv, v, count_instructions: bool = True):
+        self.hv, self.v, self.d = hv, v, v.domain
+        self.rt = rt = self.d.rt
+        self.native = self.d.native
+        self.word_mask = (1 << (8 * rt.word)) - 1
+        self.uc = uc = Uc(UC_ARCH_X86, rt.uc_mode)
+        uc.mem_map_ptr(0, hv.mem.size, UC_PROT_ALL, hv.mem.host_address)
+        self.regs = RegFile(uc, rt.regs)
+        self.cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if rt.word == 8 else capstone.CS_MODE_32)
+        self._block_sizes: dict[int, int] = {}
+        self._executed = 0
+        self._fault: tuple | None = None
+        self._hook_error: BaseException | None = None
+        self._hypercalls: list[tuple[str, int]] | None = None
+        self.percpu_selector = 0
+        self.count_instructions = count_instructions
+        # Hooks first: unicorn applies a hook only to code translated after it.
+        uc.hook_add(UC_HOOK_INTR, self._on_intr)
+        uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
+        if rt.word == 8 and not self.native:
+            uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
+        if count_instructions:
+            uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+        self._boot()
+        v.cpu = self
+
+    # ---- boot: control registers, GDT, ring ----
+    def _boot(self) -> None:
+        uc, rt, v = self.uc, self.rt, self.v
+        uc.reg_write(X.UC_X86_REG_CR4, CR4_PAE)
+        if rt.word == 8:
+            uc.reg_write(X.UC_X86_REG_MSR, (EFER_MSR, EFER_LME | EFER_LMA | EFER_SCE))
+        uc.reg_write(X.UC_X86_REG_CR3, v.guest_table << PAGE_SHIFT)
+        uc.reg_write(X.UC_X86_REG_CR0, CR0_PE | CR0_PG | CR0_WP)
+        if self.native:
+            self._boot_native()
+        else:
+            self._boot_xen()
+        self._pristine = uc.context_save()
+        self._reset_after_fault()
+
+    def _boot_native(self) -> None:
+        """Ring 0 with a flat GDT of the kernel's own (code 0x08, data 0x10)."""
+        uc, rt, mem = self.uc, self.rt, self.hv.mem
+        lay = self.d.kernel
+        self.gdt_va = lay.alloc(4096, 4096, f"GDT of vcpu{self.v.vcpu_id}")
+        code = rt.gdt_reserved[1] if rt.word == 8 else rt.gdt_reserved[7]
+        self._native_gdt_maddr = self.maddr(self.gdt_va)
+        mem.set_u64(self._native_gdt_maddr + 8, code)
+        mem.set_u64(self._native_gdt_maddr + 16, rt.gdt_reserved[2])
+        uc.reg_write(X.UC_X86_REG_GDTR, (0, self.gdt_va, 4095, 0))
+        if rt.word == 4:
+            for seg in (X.UC_X86_REG_SS, X.UC_X86_REG_DS, X.UC_X86_REG_ES):
+                uc.reg_write(seg, 0x10)
+            uc.reg_write(X.UC_X86_REG_CS, 0x08)
+        uc.reg_write(X.UC_X86_REG_EFLAGS, EFLAGS_RESERVED1 | X86_EFLAGS_IF)
+
+    def _boot_xen(self) -> None:
+        """Xen's GDT window, then Xen's own `iret` into the guest kernel's ring."""
+        uc, rt, v = self.uc, self.rt, self.v
+        space = self.hv.space(rt.name)
+        uc.reg_write(X.UC_X86_REG_GDTR, (0, space.gdt_window(v), space.gdt_limit(), 0))
+        if rt.word == 4:
+            for seg in (X.UC_X86_REG_SS, X.UC_X86_REG_DS, X.UC_X86_REG_ES):
+                uc.reg_write(seg, rt.ring0_ds)
+            uc.reg_write(X.UC_X86_REG_CS, rt.ring0_cs)
+        c = self.d.abi.c
+        # Land on a nop in the kernel and stop right after it: the first
+        # guest instruction completes in the guest ring.
+        landing = self.d.kernel.alloc(16, 16, f"entry of vcpu{v.vcpu_id}")
+        self.hv.mem.write(self.maddr(landing), rt.nop + b"\xcc")
+        sp = space.write_iret_frame(v, landing, c("FLAT_KERNEL_CS"), EFLAGS_RESERVED1 | X86_EFLAGS_IF,
+                                    self.d.kernel.stack_tops[v.vcpu_id], c("FLAT_KERNEL_SS"))
+        uc.reg_write(rt.regs[rt.sp], sp)
+        self._fault = None
+        uc.emu_start(space.stub_va, landing + 1, count=4)
+        cs = uc.reg_read(X.UC_X86_REG_CS)
+        if self._fault or uc.reg_read(rt.regs[rt.pc]) != landing + 1 or cs != c("FLAT_KERNEL_CS"):
+            raise RuntimeError(f"entering the guest ring failed: cs {cs:#x}, {self._fault}")
+        if rt.word == 4:
+            for seg in (X.UC_X86_REG_DS, X.UC_X86_REG_ES):
+                uc.reg_write(seg, c("FLAT_KERNEL_DS"))
+
+    def checkpoint(self) -> None:
+        """Save the current state as the one to return to after a fault."""
+        self._pristine = self.uc.context_save()
+
+    def _reset_after_fault(self) -> None:
+        self.uc.context_restore(self._pristine)
+        self.set_cr3(self.v.guest_table)
+        self.sync_segment_bases()
+
+    # ---- state the hypervisor model changes ----
+    def set_cr3(self, mfn: int) -> None:
+        self.uc.reg_write(X.UC_X86_REG_CR3, mfn << PAGE_SHIFT)
+
+    def flush_tlb(self) -> None:
+        # Writing cr3 flushes the (non-global) TLB, as on hardware.
+        self.uc.reg_write(X.UC_X86_REG_CR3, self.uc.reg_read(X.UC_X86_REG_CR3))
+
+    def sync_segment_bases(self) -> None:
+        if self.rt.word == 8:
+            self.uc.reg_write(X.UC_X86_REG_GS_BASE, self.v.gs_base_kernel)
+            self.uc.reg_write(X.UC_X86_REG_FS_BASE, self.v.fs_base)
+        elif self.percpu_selector:
+            self.uc.reg_write(X.UC_X86_REG_FS, self.percpu_selector)
+
+    def load_fs(self, selector: int) -> None:
+        """i386: load %fs from the GDT (the percpu segment)."""
+        self.uc.reg_write(X.UC_X86_REG_FS, selector)
+        self.percpu_selector = selector
+
+    def set_native_gdt_entry(self, index: int, desc: int) -> None:
+        self.hv.mem.set_u64(self._native_gdt_maddr + 8 * index, desc)
+
+    def maddr(self, va: int) -> int:
+        w = walk(self.hv.mem, self.rt, self.uc.reg_read(X.UC_X86_REG_CR3) >> PAGE_SHIFT, va)
+        if w.maddr is None:
+            raise KeyError(f"{va:#x} is not mapped ({w.reason})")
+        return w.maddr
+
+    def read_virtual(self, va: int, n: int) -> bytes:
+        out = bytearray()
+        for i in range(n):
+            try:
+                out.append(self.hv.mem.u8(self.maddr(va + i)))
+            except KeyError:
+                break
+        return bytes(out)
+
+    # ---- hooks ----
+    def _on_block(self, uc, address, size, _):
+        n = self._block_sizes.get(address)
+        if n is None:
+            code = self.read_virtual(address, size)
+            n = self._block_sizes[address] = max(1, sum(1 for _ in self.cs.disasm_lite(code, address)))
+        self._executed += n
+
+    def _hypercall(self, nr: int, arg_regs: tuple[str, ...], ret: str, extra: dict[str, int]) -> None:
+        try:
+            vals = self.regs.read()
+            args = [vals[r] for r in arg_regs]
+            rc = self.hv.hypercall(self.v, nr, args)
+            out = {ret: rc & self.word_mask, **extra}
+            if self.hv.clobber_args and rc != -38:
+                poison = DEBUG_CLOBBER[self.rt.word]
+                for r in arg_regs[:self.hv.hypercall_arg_count(self.d, nr)]:
+                    out[r] = poison
+            self.regs.write(out)
+            if self._hypercalls is not None:
+                info = self.d.abi.by_number.get(nr)
+                self._hypercalls.append((info.name if info else f"#{nr}", rc))
+        except BaseException as err:  # a bug in the model: stop, report, never crash the caller
+            self._hook_error = err
+            self.uc.emu_stop()
+
+    def _on_syscall(self, uc, _):
+        vals = self.regs.read()
+        # Xen returns with sysret semantics: rcx = return rip, r11 = rflags.
+        self._hypercall(vals["rax"], self.rt.arch.hypercall_arg_regs, "rax",
+                        {"rcx": vals["rip"] + 2, "r11": vals["rflags"]})
+
+    def _on_intr(self, uc, intno, _):
+        if intno == XEN_HYPERCALL_VECTOR and self.rt.word == 4 and not self.native:
+            nr = self.regs.read()["eax"]
+            self._hypercall(nr, self.rt.arch.hypercall_arg_regs, "eax", {})
+            return
+        self._fault = ("exception", intno)
+        uc.emu_stop()
+
+    def _on_unmapped(self, uc, access, address, size, value, _):
+        self._fault = ("unmapped", address)
+        return False
+
+    # ---- running ----
+    def run(self, entry: int, until: int, regs: dict[str, int], budget: int = 1_000_000,
+            timeout: float = 5.0, label: str = "", hypercalls: bool = True) -> RunResult:
+        """Run from `entry` until the pc reaches `until`. Never raises for
+        anything the guest does: the outcome is in the result."""
+        res = RunResult()
+        self._fault, self._hook_error = None, None
+        self._executed = 0
+        self._hypercalls = res.hypercalls if hypercalls else None
+        self.regs.write(regs)
+        token = WATCHDOG.arm(self.uc, timeout) if timeout else None
+        t0 = time.perf_counter()
+        pc, error = entry, None
+        try:
+            while True:
+                try:
+                    # Always with a count: unicorn then runs instruction-precise
+                    # blocks, and a fault is raised once (without one, the first
+                    # #PF after boot is re-raised and reported as a double fault).
+                    self.uc.emu_start(pc, until, count=max(1, budget - self._executed) if budget else 1 << 62)
+                except UcError as err:
+                    error = err
+                pc = self.uc.reg_read(self.rt.regs[self.rt.pc])
+                if error or self._fault or self._hook_error or pc == until or not self.native:
+                    break
+                # Ring 0: unicorn stops after `hlt`. With interrupts on, an
+                # interrupt would wake the CPU: continue. With them off it never would.
+                if self.read_virtual(pc - 1, 1) != b"\xf4" or (budget and self._executed >= budget):
+                    break
+                res.halts += 1
+                if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & X86_EFLAGS_IF:
+                    self._fault = ("halt", pc - 1)
+                    break
+        finally:
+            fired = WATCHDOG.disarm(token) if token is not None else False
+            res.elapsed = time.perf_counter() - t0
+        res.instructions = self._executed
+        res.registers = self.regs.read()
+        if pc != until or error or self._fault or self._hook_error:
+            res.fault = self._describe(label, pc, error, fired, budget)
+            self._reset_after_fault()
+        self._hypercalls = None
+        return res
+
+    # ---- fault reports ----
+    def _describe(self, label: str, pc: int, error, fired: bool, budget: int) -> RuntimeFault:
+        regs = self.regs.read()
+        code = self.read_virtual(pc, 15)
+        insn = next(self.cs.disasm(code, pc), None) if code else None
+        text = f"{insn.mnemonic} {insn.op_str}".strip() if insn else ""
+        ring = "ring 0" if self.native else f"ring {self.rt.guest_ring}"
+        if self._hook_error is not None:
+            err = self._hook_error
+            return RuntimeFault("internal", label, pc, f"hypervisor model error: {type(err).__name__}: {err}",
+                                code=code, disassembly=text, registers=regs)
+        kind, vector, cr2, msg = "exception", None, None, ""
+        if self._fault and self._fault[0] == "exception":
+            vector = self._fault[1]
+            msg = VECTORS.get(vector, f"exception vector {vector}")
+            if vector == 14:
+                cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
+                msg += f" at {cr2:#x}: {self._pf_reason(cr2, insn)}"
+            elif vector == 13 and insn is not None and self._privileged(insn):
+                msg += f": '{text}' is privileged and this kernel runs in {ring}"
+        elif self._fault and self._fault[0] == "halt":
+            kind, msg = "halt", "hlt with interrupts disabled: the CPU would never wake"
+        elif self._fault and self._fault[0] == "unmapped":
+            kind, cr2 = "unmapped", self._fault[1]
+            msg = f"access to {cr2:#x}, outside machine memory"
+        elif error is not None and error.errno == UCC.UC_ERR_INSN_INVALID:
+            kind, vector, msg = "invalid-instruction", 6, VECTORS[6]
+        elif error is not None:
+            kind, msg = "unmapped", f"emulator error: {error}"
+        elif fired:
+            kind, msg = "timeout", "wall-clock limit reached"
+        else:
+            kind, msg = "budget", f"instruction budget of {budget} exhausted"
+        return RuntimeFault(kind, label, pc, msg, vector=vector, fault_address=cr2, code=code,
+                            disassembly=text, registers=regs)
+
+    def _privileged(self, insn) -> bool:
+        if insn.mnemonic == "mov" and ("cr" in insn.op_str or "dr" in insn.op_str):
+            return True
+        return insn.mnemonic in PRIVILEGED
+
+    def _pf_reason(self, cr2: int, insn) -> str:
+        w = walk(self.hv.mem, self.rt, self.uc.reg_read(X.UC_X86_REG_CR3) >> PAGE_SHIFT, cr2)
+        if w.maddr is None:
+            return w.reason
+        user = not self.native and self.rt.guest_ring == 3
+        if user and check_rights(self.rt, w, write=False, user=True):
+            return "user access to a supervisor mapping (Xen's own range)"
+        return check_rights(self.rt, w, write=self._writes_memory(insn), user=False) or "access not permitted"
+
+    def _writes_memory(self, insn) -> bool:
+        if insn is None:
+            return True
+        detailed = capstone.Cs(capstone.CS_ARCH_X86, self.cs.mode)
+        detailed.detail = True
+        for i in detailed.disasm(insn.bytes, insn.address):
+            for op in i.operands:
+                if op.type == capstone.x86.X86_OP_MEM and op.access & capstone.CS_AC_WRITE:
+                    return True
+            return i.mnemonic.startswith(("push", "call", "stos", "movs"))
+        return True
+
+
+__all__ = ["EmulatedCpu", "RunResult", "WATCHDOG"]
