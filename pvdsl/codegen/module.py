@@ -50,6 +50,7 @@ class Lowered:
     hypercalls_used: dict[str, int] = field(default_factory=dict)
     undefined: list[str] = field(default_factory=list)
     structs_used: list[str] = field(default_factory=list)  # whose layout the code relies on
+    library_calls: list[str] = field(default_factory=list)  # memset/memcpy LLVM chose to call
 
 
 def _function_type(types: IrTypes, params, ret: T.Type) -> ir.FunctionType:

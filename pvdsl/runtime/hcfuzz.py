@@ -27,9 +27,12 @@ class FuzzHost:
     def __init__(self, arch: str = "x86_64", domu_bytes: int = 8 * MIB, dom0_bytes: int = 8 * MIB):
         self.hv = Hypervisor(domu_bytes + dom0_bytes + 4 * MIB)
         self.dom0 = build_pv_domain(self.hv, arch, dom0_bytes, 0, True, kernel_bytes=64 * 1024)
-        self.domu = build_pv_domain(self.hv, arch, domu_bytes, 1, False, kernel_bytes=64 * 1024,
+        self.domu = build_pv_domain(self.hv, arch, domu_bytes, 1, False, kernel_bytes=256 * 1024,
                                     max_bytes=domu_bytes + 64 * 4096)
         k = self.domu.kernel
+        # Keep the scratch pages clear of the entries the pool names (L1
+        # slots 0, 1, 511) and of the pages update_va_mapping is aimed at.
+        k.alloc(32 * PAGE_SIZE, PAGE_SIZE, "fuzz padding")
         self.scratch = k.alloc(SCRATCH_PAGES * PAGE_SIZE, PAGE_SIZE, "fuzz scratch")
         from .paging import translate
 
@@ -167,7 +170,7 @@ class FuzzHost:
             return number, [self.scratch, count, rng.choice([0, self.scratch + PAGE_SIZE]), domid, 0]
         if name == "update_va_mapping":
             k = self.domu.kernel
-            va = rng.choice([k.v_end - 4096, k.virt_base + 4096 * rng.randrange(0, 64), self.scratch, k.pt_va])
+            va = rng.choice([k.v_end - 4096, k.virt_base + 4096 * rng.randrange(1, 16), k.pt_va])
             pte = rng.choice(self.pool)
             if self.word == 8:
                 return number, [va, pte, rng.choice([0, 1, 2, 5, 6]), 0, 0]

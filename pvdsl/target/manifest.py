@@ -66,5 +66,5 @@ def manifest_of(c: Compiled, view: ArchView, source: str, object_name: str, unit
                                     "u8 bytes[16]",
                           "clobber_mask_bits": list(arch.caller_saved)},
         "undefined": low.undefined,
-        "runtime_library_calls": [],
+        "runtime_library_calls": sorted(low.library_calls),
     }

@@ -12,6 +12,10 @@ from .elf import ObjectFile
 from .patches import PatchTemplate, find_templates
 
 PVPATCH_SECTION = ".pvpatch"
+# Library functions every Linux kernel provides: LLVM may call them for large
+# copies and zeroing; they are listed in the manifest. libgcc's helpers
+# (__udivdi3 ...) are not among them: i386 kernels do not link libgcc.
+KERNEL_LIBRARY = frozenset({"memset", "memcpy", "memmove"})
 TEMPLATE_MAX_BYTES = 16
 
 
@@ -109,9 +113,15 @@ def _check_object(c: Compiled, obj: ObjectFile, target: Target) -> None:
         if sym.binding != "STB_GLOBAL" and sym.binding != "STB_WEAK":
             continue
         if sym.section is None:
-            if sym.name not in allowed_undefined:
+            if sym.name in KERNEL_LIBRARY:
+                if sym.name not in low.undefined:
+                    low.undefined.append(sym.name)
+                    low.library_calls.append(sym.name)
+            elif sym.name not in allowed_undefined:
+                hint = " (a 64-bit division or modulo on i386: divide in 32 bits or by a power of two)" \
+                    if sym.name in ("__udivdi3", "__divdi3", "__umoddi3", "__moddi3") else ""
                 raise BuildError(f"{low.backend}-{target.name}: the object needs '{sym.name}', which the "
-                                 "kernel does not provide (LLVM emitted a runtime library call)")
+                                 f"kernel does not provide (LLVM emitted a runtime library call){hint}")
         elif sym.name not in expected_global:
             raise BuildError(f"{low.backend}-{target.name}: unexpected global symbol '{sym.name}'")
     defined = {s.name for s in c.symbols if s.section is not None}
