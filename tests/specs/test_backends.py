@@ -8,14 +8,13 @@
 - no object built for domu calls a privileged hypercall (xen.abi's
   `[privileged]` set), by the manifest and by the relocations against
   hypercall_page; no Xen object contains a privileged instruction;
-- every table slot points at `<backend>_<hook>`, in the table's order;
-- the backends together fill every 2.6.24/25 table on both arches;
+- every table slot points at `<backend>_<hook>` (`<backend>_<table>_<hook>`
+  for a hook name two tables share), in the table's order;
+- exactly three backends, and one object per backend and target holds every
+  table: the six 2.6.24/25 tables, and xen_dom0_ops for xen_dom0;
 - the x86_64 Xen irq fast paths stay within Linux's xen-asm.S bar;
 - backends.kernel's PARAVIRT_PATCH numbers agree with the tables' slots;
 - the platform.h structs xen_dom0.pv declares lay out as gcc lays out Xen's.
-
-Why there are per-arch backends (xen_i386, xen_x86_64_mmu, ...) next to the
-three the spec names: see the header comment of pvdsl/specs/backends/xen.pv.
 """
 
 from __future__ import annotations
@@ -56,11 +55,16 @@ LINUX_PATCH_BYTES = {
     ("native", "irq_enable"): {"i386": "FB", "x86_64": "FB"},
     ("native", "save_fl"): {"i386": "9C 58", "x86_64": "9C 58"},
     ("native", "restore_fl"): {"i386": "50 9D", "x86_64": "57 9D"},
-    ("native_{arch}_mmu", "read_cr2"): {"i386": "0F 20 D0", "x86_64": "0F 20 D0"},
-    ("native_{arch}_mmu", "read_cr3"): {"i386": "0F 20 D8", "x86_64": "0F 20 D8"},
-    ("native_{arch}_mmu", "write_cr3"): {"i386": "0F 22 D8", "x86_64": "0F 22 DF"},
-    ("native_{arch}", "wbinvd"): {"i386": "0F 09", "x86_64": "0F 09"},
+    ("native", "read_cr2"): {"i386": "0F 20 D0", "x86_64": "0F 20 D0"},
+    ("native", "read_cr3"): {"i386": "0F 20 D8", "x86_64": "0F 20 D8"},
+    ("native", "write_cr3"): {"i386": "0F 22 D8", "x86_64": "0F 22 DF"},
+    ("native", "wbinvd"): {"i386": "0F 09", "x86_64": "0F 09"},
 }
+
+SIX_TABLES = {"pv_init_ops", "pv_time_ops", "pv_cpu_ops", "pv_irq_ops", "pv_apic_ops", "pv_mmu_ops"}
+
+# Calls LLVM may emit into an object, which every kernel provides.
+LIBRARY_CALLS = {"memset", "memcpy", "memmove"}
 
 # Instructions a PV kernel may not execute (it is not in ring 0), and
 # pvdsl's privileged intrinsics (popf included).
@@ -135,6 +139,7 @@ def test_backend_file_checks_clean(name):
 
 def test_the_named_backends_exist_with_their_targets():
     decls = declared_backends()
+    assert set(decls) == set(REQUIRED_TARGETS), sorted(decls)      # no per-arch helpers any more
     for backend, targets in REQUIRED_TARGETS.items():
         assert backend in decls, f"no backend {backend} in {BACKENDS}"
         d = decls[backend]
@@ -155,8 +160,9 @@ def test_build_makes_every_declared_target(build, manifests):
     for key, m in manifests.items():
         for suffix in (".o", ".ll", ".s"):
             assert (build / f"{key}{suffix}").stat().st_size > 0, key
-        assert m["undefined"] == (["hypercall_page"] if m["hypercalls_used"] else []) + \
-            sorted(t for t in m["undefined"] if t != "hypercall_page"), key
+        assert set(m["runtime_library_calls"]) <= LIBRARY_CALLS, key
+        assert sorted(m["undefined"]) == sorted((["hypercall_page"] if m["hypercalls_used"] else []) +
+                                                m["runtime_library_calls"]), key
     for backend in decls:
         assert (build / f"{backend}.h").exists(), backend
 
@@ -164,7 +170,7 @@ def test_build_makes_every_declared_target(build, manifests):
 def test_native_patch_templates_are_linux_bytes(manifests):
     for (backend, hook), by_arch in LINUX_PATCH_BYTES.items():
         for arch, want in by_arch.items():
-            name = backend.format(arch=arch)
+            name = backend
             m = manifests[f"{name}-{arch}-native"]
             templates = {t["hook"]: t for t in m["patch_templates"]}
             assert hook in templates, f"{name}-{arch}: {hook} has no patch template"
@@ -191,7 +197,7 @@ def test_dom0_backends_do_use_privileged_hypercalls(manifests, privileged):
     # The point of xen_dom0: it is the one place platform_op is called.
     for key, m in manifests.items():
         used = {h["number"] for h in m["hypercalls_used"]}
-        if m["backend"].startswith("xen_dom0"):
+        if m["backend"] == "xen_dom0":
             assert 7 in used, key
         else:
             assert not used & privileged, key
@@ -219,12 +225,21 @@ def test_table_slots_point_at_backend_hooks_in_order(manifests):
                   for arch in ARCHES}
     for key, m in manifests.items():
         symbols = {s["name"]: s for s in m["symbols"]}
+        # Hook names two of this object's tables share (lazy_mode_enter/leave
+        # in pv_cpu_ops and pv_mmu_ops) get the table in their symbol.
+        names: dict[str, int] = {}
+        for table, slots in m["tables"].items():
+            for s in slots:
+                names[s["hook"]] = names.get(s["hook"], 0) + 1
+        shared = {n for n, count in names.items() if count > 1}
+        assert shared == {"lazy_mode_enter", "lazy_mode_leave"}, (key, shared)
         for table, slots in m["tables"].items():
             decl = dom0_table[m["arch"]] if table == "xen_dom0_ops" else tables[m["arch"]][table]
             assert [s["hook"] for s in slots] == [h["hook"] for h in decl], (key, table)
             assert [s["slot"] for s in slots] == list(range(len(decl))), (key, table)
             for s, h in zip(slots, decl):
-                assert s["symbol"] == f"{m['backend']}_{s['hook']}", (key, table, s)
+                want = f"{m['backend']}_{table}_{s['hook']}" if s["hook"] in shared else f"{m['backend']}_{s['hook']}"
+                assert s["symbol"] == want, (key, table, s)
                 assert s["callee_save"] == h["callee_save"], (key, table, s)
                 assert symbols[s["symbol"]]["kind"] == "hook", (key, s)
             assert symbols[table]["kind"] == "table" and symbols[table]["size"] == len(decl) * (
@@ -232,21 +247,28 @@ def test_table_slots_point_at_backend_hooks_in_order(manifests):
 
 
 def test_every_table_is_filled_on_both_arches(manifests):
-    """The Xen objects of one arch and role fill all six 2.6.24/25 tables
-    between them (pv_cpu_ops/pv_apic_ops in xen_<arch>, pv_mmu_ops in
-    xen_<arch>_mmu); likewise native."""
-    six = {"pv_init_ops", "pv_time_ops", "pv_cpu_ops", "pv_irq_ops", "pv_apic_ops", "pv_mmu_ops"}
+    """One object per backend and target holds every table: the six
+    2.6.24/25 tables (xen_dom0 also xen_dom0_ops), each slot filled."""
     for arch in ARCHES:
-        for prefix, role in (("native", "native"), ("xen", "domu"), ("xen", "dom0")):
-            cpu = manifests[f"{prefix}_{arch}-{arch}-{role}"]
-            mmu = manifests[f"{prefix}_{arch}_mmu-{arch}-{role}"]
-            assert set(cpu["tables"]) | set(mmu["tables"]) == six, (prefix, arch, role)
-            assert "pv_cpu_ops" in cpu["tables"] and "pv_mmu_ops" in mmu["tables"]
-        dom0 = manifests[f"xen_dom0_{arch}-{arch}-dom0"]
-        assert set(dom0["tables"]) == six - {"pv_mmu_ops"} | {"xen_dom0_ops"}
+        for key in (f"native-{arch}-native", f"xen-{arch}-domu", f"xen-{arch}-dom0"):
+            assert set(manifests[key]["tables"]) == SIX_TABLES, key
+        dom0 = manifests[f"xen_dom0-{arch}-dom0"]
+        assert set(dom0["tables"]) == SIX_TABLES | {"xen_dom0_ops"}
         assert dom0["tables"]["pv_apic_ops"][2]["source"] == "impl"          # apic_read, dom0's own
         assert dom0["tables"]["pv_time_ops"][2]["source"] == "impl"          # set_wallclock
         assert manifests[f"xen-{arch}-domu"]["tables"]["pv_time_ops"][2]["source"] == "impl"
+    for key, m in manifests.items():
+        for table, slots in m["tables"].items():
+            for s in slots:
+                assert s["source"] in ("impl", "table default", "inherited from xen"), (key, table, s)
+    # The hooks whose signature differs per arch come from impls on both.
+    per_arch = {"pv_cpu_ops": ["write_ldt_entry", "write_gdt_entry", "write_idt_entry", "write_msr", "read_pmc"],
+                "pv_apic_ops": ["apic_write", "apic_write_atomic", "apic_read"], "pv_mmu_ops": ["alloc_pd"]}
+    for key, m in manifests.items():
+        for table, hooks in per_arch.items():
+            sources = {s["hook"]: s["source"] for s in m["tables"][table]}
+            for hook in hooks:
+                assert sources[hook] in ("impl", "inherited from xen"), (key, table, hook)
 
 
 @pytest.mark.parametrize("target", ["x86_64-domu", "x86_64-dom0"])
