@@ -56,6 +56,9 @@ class Diagnostic:
         }
 
 
+EXCERPT_WIDTH = 160  # longer source lines are shown as a window around the span
+
+
 def _excerpt(span: Span) -> list[str]:
     """The source line and a caret line under the span (first line only)."""
     if span.source is None or span.line == 0:
@@ -64,8 +67,16 @@ def _excerpt(span: Span) -> list[str]:
     gutter = f"{span.line:>4} | "
     width = span.end_col - span.col if span.end_line == span.line else len(text) - span.col + 1
     width = max(1, width)
+    start = span.col - 1
+    if len(text) > EXCERPT_WIDTH:
+        # A window around the span, so a diagnostic stays short on a huge line.
+        lo = max(0, start - 40)
+        hi = min(len(text), lo + EXCERPT_WIDTH)
+        width = max(1, min(width, hi - start))
+        text = ("..." if lo else "") + text[lo:hi] + ("..." if hi < len(text) else "")
+        start = start - lo + (3 if lo else 0)
     # Tabs keep their width in the caret line so the caret stays aligned.
-    pad = "".join("\t" if c == "\t" else " " for c in text[: span.col - 1])
+    pad = "".join("\t" if c == "\t" else " " for c in text[:start])
     return [f"{gutter}{text}", f"{' ' * (len(gutter) - 2)}| {pad}{'^' * width}"]
 
 

@@ -14,12 +14,17 @@ from ..syntax import ast
 from . import types as T
 from .decls import DeclChecks
 from .exprs import ExprChecks
-from .layout import LayoutError, Layouts
+from .layout import LayoutError, Layouts, LayoutTooDeep
 from .model import ArchView, Symbol
 from .scope import KIND_WORDS, Scopes
 from .stmts import StmtChecks
 
 _STRUCT_ATTRS = {"packed": 0, "align": 1}
+# How long a chain of definitions resolving through one another may be
+# (struct a holds b holds c ..., const A = sizeof(b) ...). Resolution
+# recurses along the chain; a longer one is refused, like deep nesting.
+MAX_DEFINITION_CHAIN = 300
+
 
 
 class Checker(ExprChecks, StmtChecks, DeclChecks):
@@ -35,6 +40,19 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
         self._struct_decls: dict[str, tuple[ast.StructDecl, object]] = {}
         self._layout_failed: set[str] = set()
         self.calls: dict[object, list] = {}  # call graph for the role rule
+        self._chain = 0
+
+    def _enter(self, span: Span) -> bool:
+        """Step one definition deeper; False (reported) past the limit, and
+        the caller gives up as after any reported error."""
+        if self._chain >= MAX_DEFINITION_CHAIN:
+            self.err("E003", f"definitions depend on one another more than {MAX_DEFINITION_CHAIN} deep", span)
+            return False
+        self._chain += 1
+        return True
+
+    def _leave(self) -> None:
+        self._chain -= 1
 
     # ---- diagnostics helpers ----
     def err(self, code: str, msg: str, span: Span, *notes: Note) -> None:
@@ -94,10 +112,13 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
             if key in self._resolving:
                 self.err("E043", f"type alias '{decl.name}' refers to itself", decl.name_span)
                 return None
+            if not self._enter(decl.name_span):
+                return None
             self._resolving.add(key)
             try:
                 t = self.resolve_type(sym.unit, decl.type)
             finally:
+                self._leave()
                 self._resolving.discard(key)
             self._type_cache[key] = t
             return t
@@ -147,6 +168,14 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
     def _fields_of(self, st: T.StructType):
         """(name, type) of the fields present on this arch; used by Layouts."""
         decl, unit = self._struct_decls[st.name]
+        if not self._enter(decl.name_span):
+            raise LayoutError(None)
+        try:
+            return self._fields_on_arch(decl, unit)
+        finally:
+            self._leave()
+
+    def _fields_on_arch(self, decl, unit):
         out = []
         for f in decl.fields:
             if not self.present(f.when):
@@ -166,6 +195,10 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
         try:
             self.view.layouts.struct(st)
             return True
+        except LayoutTooDeep as err:
+            self._layout_failed.add(st.name)
+            self.err("E003", str(err), span)
+            return False
         except LayoutError as err:
             self._layout_failed.add(st.name)
             if err.args and err.args[0]:
@@ -175,6 +208,9 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
     def size_of(self, t: T.Type, span: Span) -> int | None:
         try:
             return self.view.layouts.size(t)
+        except LayoutTooDeep as err:
+            self.err("E003", str(err), span)
+            return None
         except LayoutError as err:
             if err.args and err.args[0]:
                 self.err("E043", str(err.args[0]), span)
@@ -239,6 +275,8 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
         if key in self._resolving:
             self.err("E043", f"constant '{decl.name}' is defined in terms of itself", decl.name_span)
             return None
+        if not self._enter(decl.name_span):
+            return None
         self._resolving.add(key)
         try:
             declared = self.resolve_type(sym.unit, decl.type) if decl.type is not None else None
@@ -258,6 +296,7 @@ class Checker(ExprChecks, StmtChecks, DeclChecks):
                     t = declared
             result = (t, value) if t is not None else None
         finally:
+            self._leave()
             self._resolving.discard(key)
         self._const_cache[key] = result
         if result is not None and result[1] is not None:

@@ -41,6 +41,13 @@ class LayoutError(Exception):
     """A type with no layout (void, an unsized struct)."""
 
 
+class LayoutTooDeep(LayoutError):
+    """Structs nested by value deeper than MAX_NESTED_STRUCTS."""
+
+
+MAX_NESTED_STRUCTS = 300
+
+
 def _round_up(n: int, align: int) -> int:
     return (n + align - 1) // align * align
 
@@ -57,6 +64,7 @@ class Layouts:
         self._struct_fields = struct_fields
         self._structs: dict[str, StructLayout] = {}
         self._in_progress: set[str] = set()
+        self._failed: set[str] = set()  # reported once; later uses fail quietly
 
     def size_align(self, t: T.Type) -> tuple[int, int]:
         a = self.arch
@@ -86,11 +94,18 @@ class Layouts:
     def struct(self, t: T.StructType) -> StructLayout:
         if t.name in self._structs:
             return self._structs[t.name]
+        if t.name in self._failed:
+            raise LayoutError(None)
         if t.name in self._in_progress:
             raise LayoutError(f"struct '{t.name}' contains itself")
+        if len(self._in_progress) >= MAX_NESTED_STRUCTS:
+            raise LayoutTooDeep(f"structs nest more than {MAX_NESTED_STRUCTS} deep by value")
         self._in_progress.add(t.name)
         try:
             lay = self._lay_out(t)
+        except LayoutTooDeep:
+            self._failed.add(t.name)
+            raise
         finally:
             self._in_progress.discard(t.name)
         self._structs[t.name] = lay
