@@ -120,7 +120,8 @@ def _blocks_of(stmts):
 def _compound(stmts):
     blocks = _blocks_of(stmts)
     ifs = st.deferred(lambda: st.builds(ast.IfStmt, exprs, blocks, st.none() | blocks | ifs))
-    return st.one_of(ifs, st.builds(ast.WhileStmt, exprs, blocks))
+    return st.one_of(ifs, st.builds(ast.WhileStmt, exprs, blocks),
+                     st.builds(ast.WhenStmt, name_lists, blocks, st.none() | blocks))
 
 
 stmts = st.recursive(_simple_stmts(), _compound, max_leaves=6)
@@ -155,6 +156,7 @@ table_decls = st.builds(ast.TableDecl, identifiers, st.lists(hooks, max_size=4).
 fn_decls = st.builds(ast.FnDecl, identifiers, params, st.none() | base_types, blocks)
 backend_members = st.one_of(
     st.builds(ast.PercpuDecl, identifiers, types),
+    st.builds(ast.BackendVarDecl, identifiers, types),
     fn_decls,
     st.builds(ast.ImplDecl, identifiers, identifiers, params, st.none() | base_types, blocks),
 )
