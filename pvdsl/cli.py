@@ -21,6 +21,10 @@ examples:
   pvdsl fmt --check examples/*.pv        exit 1 if a file is not canonically formatted
   pvdsl build examples/irq.pv --target all -o build/
                                          objects, IR, assembly, manifests, C header
+  pvdsl run examples/irq.pv --target x86_64-domu
+                                         boot a simulated Xen host and run the backend's hooks
+  pvdsl host start --socket /tmp/h.sock  a long-lived simulated host; then, from another shell:
+  pvdsl vm create examples/irq.pv --target i386-domu --memory 64M --name guest1 --socket /tmp/h.sock
 
 Imports (`import xen.abi;`) are looked up next to the importing file, then in
 the directories given with -I, then in the shipped library (pvdsl/specs).
@@ -266,6 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--check", action="store_true", help="only report files that are not canonical")
     mode.add_argument("--write", action="store_true", help="rewrite files in place")
     f.set_defaults(func=cmd_fmt)
+
+    from .runtime.cli_host import add_host_parsers
+    from .runtime.cli_run import add_run_parser  # these import nothing heavy until used
+    add_run_parser(sub)
+    add_host_parsers(sub)
     return p
 
 

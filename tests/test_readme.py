@@ -31,6 +31,8 @@ def test_bad_example_output(tmp_path, monkeypatch, capsys):
 def test_main_job_command_is_the_documented_one():
     commands = re.findall(r"```sh\n(.*?)\n```", README, re.S)
     assert commands[0] == ("tools/bootstrap && pvdsl check examples/irq.pv && pvdsl abi examples/irq.pv "
-                           "--arch x86_64 && pvdsl build examples/irq.pv --target all -o build/")
+                           "--arch x86_64 && pvdsl build examples/irq.pv --target all -o build/ && "
+                           "pvdsl run examples/irq.pv --target x86_64-domu && "
+                           "pvdsl run examples/irq.pv --target i386-domu")
     assert commands[1] == "tools/bootstrap && python3 -m pytest -q"
     assert "python3 -m pytest -q" in (ROOT / ".ci" / "run").read_text()

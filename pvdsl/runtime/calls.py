@@ -85,28 +85,30 @@ class HookCaller:
         self.cpu, self.backend = cpu, backend
         self.arch = cpu.rt.arch
         self.budget, self.timeout = budget, timeout
-        gprs = [r for r in cpu.rt.regs if r not in (cpu.rt.pc, cpu.rt.flags, cpu.rt.sp)]
-        self.initial = {r: _sentinel(r, i, cpu.rt.word) for i, r in enumerate(gprs)}
+        self.names = cpu.gprs.names
+        self.index = cpu.gprs.index
+        self.initial = [0 if r == cpu.rt.sp else _sentinel(r, i, cpu.rt.word) for i, r in enumerate(self.names)]
         self.stack_top = cpu.d.kernel.stack_tops[cpu.v.vcpu_id] - STACK_HEADROOM
+        self._keep: dict[tuple[str, bool], list[str]] = {}
 
     def call(self, name: str, *args: int, patched: bool = False, budget: int | None = None,
              timeout: float | None = None) -> CallResult:
         h: HookInfo = self.backend.hook(name)
         rt = self.cpu.rt
         regs, stack = marshal(self.arch, h.arg_sizes, args)
-        values = dict(self.initial)
-        values.update(regs)
+        values = list(self.initial)
+        index = self.index
+        for r, v in regs.items():
+            values[index[r]] = v
         sp = self.stack_top - 8 * len(stack)
         sp -= sp % 16
         if stack:
-            word = rt.word
             data = b"".join(rt.pack_word(w) for w in stack)
             ma = self.cpu.maddr(sp)
             if (ma >> PAGE_SHIFT) != ((ma + len(data) - 1) >> PAGE_SHIFT):
                 raise ValueError("stack arguments cross a page")  # cannot happen with the headroom
             self.cpu.hv.mem.write(ma, data)
-            del word
-        values[rt.sp] = sp
+        values[index[rt.sp]] = sp
         use_patch = patched and h.patched_site is not None
         entry, until = (h.patched_site, h.patched_end) if use_patch else (h.site, h.site_end)
         res = self.cpu.run(entry, until, values, budget if budget is not None else self.budget,
@@ -115,21 +117,26 @@ class HookCaller:
                          elapsed=res.elapsed)
         if res.fault is None:
             out.value = result_of(self.arch, h.ret_size, res.registers)
-            out.abi_violations = self._abi_check(h, values, res.registers, use_patch)
+            after = res.registers
+            for r in self._kept(h, use_patch):
+                want = values[index[r]] & 0xFFFFFFFFFFFFFFFF
+                if after[r] != want:
+                    out.abi_violations.append(f"{r} changed: {want:#x} -> {after[r]:#x}")
         return out
 
-    def _abi_check(self, h: HookInfo, before: dict[str, int], after: dict[str, int], patched: bool) -> list[str]:
-        arch, bad = self.arch, []
-        keep = list(arch.callee_saved) + [arch.stack_pointer]
-        if h.callee_save:
-            keep += list(arch.callee_save_preserve)
-        elif patched and h.template:
-            # A patched site may clobber only what its template declares.
-            keep += [r for r in arch.caller_saved if r not in self._template_clobbers(h)]
-        for r in keep:
-            if after.get(r) != before.get(r):
-                bad.append(f"{r} changed: {before.get(r, 0):#x} -> {after.get(r, 0):#x}")
-        return bad
+    def _kept(self, h: HookInfo, patched: bool) -> list[str]:
+        """The registers the call must give back unchanged."""
+        key = (h.name, patched)
+        if key not in self._keep:
+            arch = self.arch
+            keep = list(arch.callee_saved) + [arch.stack_pointer]
+            if h.callee_save:
+                keep += list(arch.callee_save_preserve)
+            elif patched and h.template:
+                # A patched site may clobber only what its template declares.
+                keep += [r for r in arch.caller_saved if r not in self._template_clobbers(h)]
+            self._keep[key] = keep
+        return self._keep[key]
 
     def _template_clobbers(self, h: HookInfo) -> set[str]:
         from ..target.patches import disassembler, written_registers

@@ -25,8 +25,9 @@ examples:
   pvdsl run examples/irq.pv --target x86_64-native --workload irq.wl --patched
 
 The default workload calls every hook of every table the backend fills once,
-in slot order. A workload file has one statement per line (call, expect,
-set, send, deliver, upcalls, vcpu, repeat ... end); see docs/runtime.md.
+in slot order, then checks the spec's laws about those tables. A workload
+file has one statement per line (call, expect, law, set, send, deliver,
+upcalls, vcpu, repeat ... end); see docs/runtime.md.
 Exit status: 0 no fault and every expectation held, 1 a fault, a failed
 expectation or a spec/workload error, 2 bad command line.
 """
@@ -55,7 +56,8 @@ def add_run_parser(subparsers) -> argparse.ArgumentParser:
     r.add_argument("spec", metavar="SPEC")
     r.add_argument("--target", "-t", required=True, metavar="T", help="ARCH-ROLE, e.g. x86_64-domu")
     r.add_argument("--memory", type=parse_size, default=128 << 20, metavar="SIZE",
-                   help="memory of the domain the backend runs in (default 128M)")
+                   help="memory of the domain the backend runs in (default 128M); next to a dom0 "
+                        "backend runs a 16M domU")
     r.add_argument("--dom0-memory", type=parse_size, default=64 << 20, metavar="SIZE",
                    help="memory of dom0 when the backend runs in the domU (default 64M)")
     r.add_argument("--vcpus", type=int, default=1, metavar="N", help="vCPUs of that domain (default 1)")
@@ -123,7 +125,7 @@ def cmd_run(args) -> int:
             wl_text = text if text is not None else default_workload(machine)
             if args.patched:
                 wl_text = re.sub(r"^(\s*)call(?!\s+patched)\s", r"\1call patched ", wl_text, flags=re.M)
-            name = args.workload or "default (every hook once)"
+            name = args.workload or "default (every hook once, then the laws)"
             outcome = Runner(machine, args.workload or "<default workload>").run(parse(wl_text, name))
         except (WorkloadError, LoadError, RuntimeSetupError) as err:
             print(f"pvdsl run: error: {b.name}-{target.name}: {err}", file=sys.stderr)

@@ -59,6 +59,7 @@ class VCpu:
     runstate_area: int = 0
     time_area: int = 0
     nmi_pending: bool = False
+    multicall_depth: int = 0  # a multicall may not contain a multicall
     cpu: object | None = None  # the emulated CPU (vcpu.EmulatedCpu), when there is one
 
     @property
@@ -97,6 +98,13 @@ class Domain:
     creation_finished: bool = False
     native: bool = False  # a bare-metal machine (native role): no Xen at all
     mem: object | None = None  # the machine memory its frames live in
+    # Xen's per-domain mappings (xenspace.py): the slot Xen owns in the
+    # domain's top-level tables, the table under it, each vCPU's Xen stack.
+    xen_perdomain_slot: int | None = None
+    xen_perdomain_top: int = INVALID_MFN
+    xen_stack_mfn: dict[int, int] = field(default_factory=dict)
+    pirq_eoi_mfn: int | None = None  # PHYSDEVOP_pirq_eoi_gmfn's frame
+    boot_scratch: int = 0  # a kernel page the loader passes hypercall arguments in
 
     @property
     def is_hwdom(self) -> bool:

@@ -5,7 +5,7 @@ upcall-pending flag in each vCPU's vcpu_info."""
 from __future__ import annotations
 
 from .domain import Channel
-from .errors import EEXIST, EFAULT, EINVAL, ENOENT, ENOSPC, ENOSYS, EPERM, ESRCH
+from .errors import EEXIST, EINVAL, ENOENT, ENOSPC, ENOSYS, EPERM, ESRCH
 from .hcall import hypercall
 
 RESERVED = -1  # port 0 (ECS_RESERVED)
@@ -275,5 +275,3 @@ def event_channel_op_compat(call) -> int:
     cmd = cmd - (1 << 32) if cmd >= 1 << 31 else cmd
     return _op(call, cmd, op + call.abi.field("evtchn_op", "u").offset)
 
-
-__all__ = ["EFAULT"]

@@ -8,7 +8,7 @@ return the count done so far (0), not an errno.
 
 from __future__ import annotations
 
-from .errors import EFAULT, EINVAL, ENOENT, ENOSYS, ENXIO, EPERM, ESRCH, GuestFault
+from .errors import EINVAL, ENOENT, ENOSYS, ENXIO, EPERM, ESRCH, GuestFault
 from .hcall import hypercall
 
 MEMOP_EXTENT_SHIFT = 6
@@ -193,5 +193,3 @@ def memory_op(call) -> int:
         return -EPERM if not call.d.privileged else -EINVAL  # XSM_PRIV; a PV domain has no PoD
     return -ENOSYS  # exchange, add_to_physmap, acquire_resource ...: not modelled
 
-
-__all__ = ["EFAULT"]

@@ -3,7 +3,7 @@ drivers/char/console.c, common/multicall.c)."""
 
 from __future__ import annotations
 
-from .errors import EFAULT, EINVAL, ENODATA, ENOSYS, EPERM
+from .errors import EINVAL, ENODATA, ENOSYS, EPERM
 from .hcall import hypercall
 
 # Buffer sizes of version.h's string types (char arrays, not structs).
@@ -128,10 +128,10 @@ def multicall(call) -> int:
     hv, abi = call.hv, call.abi
     base, n = call.a["call_list"], call.a["nr_calls"]
     size = abi.size("multicall_entry")
-    depth = getattr(call.v, "_multicall_depth", 0)
+    depth = call.v.multicall_depth
     if depth >= MULTICALL_MAX_DEPTH:
         return -EINVAL
-    call.v._multicall_depth = depth + 1
+    call.v.multicall_depth = depth + 1
     try:
         for i in range(n):
             entry = base + i * size
@@ -141,8 +141,6 @@ def multicall(call) -> int:
             rc = hv.hypercall(call.v, op, args) if op != abi.hypercalls["multicall"].number else -EINVAL
             call.put_field(entry, "multicall_entry", "result", rc)
     finally:
-        call.v._multicall_depth = depth
+        call.v.multicall_depth = depth
     return 0
 
-
-__all__ = ["EFAULT"]

@@ -398,5 +398,3 @@ def update_va_mapping_otherdomain(call) -> int:
         return rc
     return _update_va_mapping(call, call.a["va"], call.a["val"], call.a["flags"], owner)
 
-
-__all__ = ["EFAULT", "PGT_L1"]

@@ -7,7 +7,7 @@ without effect."""
 
 from __future__ import annotations
 
-from .errors import EACCES, EBUSY, EFAULT, EINVAL, ENOSYS, EPERM
+from .errors import EACCES, EBUSY, EINVAL, ENOSYS, EPERM
 from .hcall import hypercall
 from .memory import PGT_WRITABLE
 
@@ -59,7 +59,7 @@ def _physdev(call, cmd: int, arg: int) -> int:
         if hv.mm.get_page_type(mfn, PGT_WRITABLE, d):
             hv.mm.put_page(mfn)
             return -EINVAL
-        if getattr(d, "pirq_eoi_mfn", None) is not None:
+        if d.pirq_eoi_mfn is not None:
             hv.mm.put_page_and_type(mfn)
             return -EBUSY  # one map per domain
         d.pirq_eoi_mfn = mfn
@@ -95,5 +95,3 @@ def platform_op(call) -> int:
         return 0
     return -ENOSYS
 
-
-__all__ = ["EFAULT"]

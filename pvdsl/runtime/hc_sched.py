@@ -8,7 +8,7 @@ pending and otherwise records a block; "shutdown" records the reason.
 
 from __future__ import annotations
 
-from .errors import EBUSY, EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
+from .errors import EBUSY, EINVAL, ENOSYS, EPERM, ESRCH
 from .hcall import hypercall
 
 NR_DOMAIN_WATCHDOG_TIMERS = 2  # xen/include/xen/sched.h
@@ -142,5 +142,3 @@ def set_timer_op(call) -> int:
     call.v.singleshot_ns = call.a["timeout"]
     return 0
 
-
-__all__ = ["EFAULT"]

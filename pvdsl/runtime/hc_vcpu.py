@@ -6,15 +6,13 @@ arch/x86/pv/*.c, arch/x86/x86_64/mm.c)."""
 from __future__ import annotations
 
 from .domain import INVALID_MFN
-from .errors import EEXIST, EFAULT, EINVAL, ENODEV, ENOENT, ENOSYS, EPERM, ETIME
+from .errors import EEXIST, EINVAL, ENODEV, ENOENT, ENOSYS, EPERM, ETIME
 from .hcall import hypercall
 from .memory import PAGE_SHIFT, PAGE_SIZE, PGT_SEG_DESC, PGT_WRITABLE
 from .mm import check_descriptor, root_type
-from .xenspace import FIRST_RESERVED_GDT_PAGE
 
 MILLISECS = 1_000_000
 STIME_DELTA_MAX = (1 << 62) - 1
-MAX_LDT_ENTRIES = 8192
 DR_GENERAL_DETECT = 1 << 13
 
 
@@ -244,8 +242,6 @@ def set_gdt(call) -> int:
     return 0
 
 
-assert FIRST_RESERVED_GDT_PAGE == 14
-
 
 # ---- segment bases and callbacks ----
 @hypercall("set_segment_base")
@@ -317,5 +313,3 @@ def nmi_op(call) -> int:
         return 0
     return -ENOSYS
 
-
-__all__ = ["EFAULT", "MAX_LDT_ENTRIES"]

@@ -10,7 +10,6 @@ a 64-bit argument (`val_lo`, `val_hi`) are joined into one value (`val`).
 
 from __future__ import annotations
 
-from .errors import GuestFault
 from .paging import GuestMemory
 
 HANDLERS: dict[str, object] = {}
@@ -37,6 +36,7 @@ def convert(value: int, type_: str, word_bits: int) -> int:
 
 def decode_args(info, raw: list[int], word_bits: int) -> dict[str, int]:
     args: dict[str, int] = {}
+    raw = list(raw) + [0] * (len(info.args) - len(raw))  # a caller may pass fewer words
     for (name, type_), value in zip(info.args, raw):
         args[name] = convert(value, type_, word_bits)
     for name in [n for n in args if n.endswith("_lo")]:
@@ -92,5 +92,3 @@ class Call:
             return self.d
         return self.hv.domains.get(domid)
 
-
-__all__ = ["HANDLERS", "hypercall", "Call", "GuestFault", "decode_args"]

@@ -199,7 +199,7 @@ class FuzzHost:
 
 
 def fuzz(count: int, seed: int = 0, arch: str = "x86_64", batch: int = 50, check_every: int = 20,
-         fresh_every: int = 20_000, progress=None) -> dict:
+         fresh_every: int = 5_000, progress=None) -> dict:
     """Run `count` random hypercalls; raises AssertionError on the first broken invariant."""
     rng = random.Random(seed)
     host, done, batches = FuzzHost(arch), 0, 0

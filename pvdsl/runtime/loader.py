@@ -291,7 +291,7 @@ def _kernel_hypercall(hv, v, name: str, *args: int) -> int:
 
 
 def _scratch(d) -> int:
-    if not hasattr(d, "boot_scratch"):
+    if not d.boot_scratch:
         d.boot_scratch = d.kernel.alloc(PAGE_SIZE, PAGE_SIZE, "boot scratch page")
     return d.boot_scratch
 

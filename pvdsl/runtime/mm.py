@@ -258,5 +258,3 @@ def root_type(rt) -> int:
     """The type of the table cr3 points to: L4, or the PAE L3."""
     return PGT_L4 if rt.levels == 4 else PGT_L3
 
-
-__all__ = ["PageTypes", "root_type", "PGT_L1", "PGT_L2", "PGT_L3", "PGT_L4"]

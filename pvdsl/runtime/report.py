@@ -37,6 +37,7 @@ def summary(machine, outcome, spec: str, workload: str) -> dict:
         "faults": [f.to_json() for f in outcome.faults],
         "abi_violations": outcome.abi_violations,
         "expectations": {"passed": outcome.passed, "failed": outcome.failed},
+        "laws": outcome.laws,
         "console": d.console_text(),
         "shutdown_reason": d.shutdown_reason,
         "invariant_violations": hv.check_invariants() if not d.native else [],
@@ -88,6 +89,10 @@ def format_text(s: dict) -> str:
     if s["abi_violations"]:
         out.append(f"ABI violations: {len(s['abi_violations'])}")
         out += [f"  {v}" for v in s["abi_violations"]]
+    for name, law in s["laws"].items():
+        verdict = "held" if not law["failures"] and not law["faults"] else \
+            f"FAILED ({law['failures']} assertion failures, {law['faults']} faults)"
+        out.append(f"law {name}: {law['cases']} case{'s' if law['cases'] != 1 else ''}, {verdict}")
     exp = s["expectations"]
     if exp["passed"] or exp["failed"]:
         out.append(f"expectations: {exp['passed']} passed, {len(exp['failed'])} failed")

@@ -26,6 +26,7 @@ from .vcpu import EmulatedCpu
 
 HOST_POOL_BYTES = 16 * MIB  # free machine memory for ballooning up
 XEN_RESERVE_BYTES = 2 * MIB  # Xen's own frames (GDT, stubs, tables, shared_info)
+PEER_DOMU_BYTES = 16 * MIB  # the domU next to a dom0 backend
 DOM0_ID, DOMU_ID = 0, 1
 
 
@@ -89,11 +90,17 @@ class Machine:
             self.guest = build_native_machine(self.hv, arch, memory, vcpus, kernel_bytes)
             self.dom0 = self.domu = None
         else:
-            self.hv = Hypervisor(dom0_memory + memory + HOST_POOL_BYTES + XEN_RESERVE_BYTES,
+            # `memory` is the size of the domain the backend runs in; the
+            # other one is dom0 (dom0_memory) or, for a dom0 backend, a small domU.
+            if target.role == "dom0":
+                dom0_memory, domu_memory = memory, PEER_DOMU_BYTES
+            else:
+                domu_memory = memory
+            self.hv = Hypervisor(dom0_memory + domu_memory + HOST_POOL_BYTES + XEN_RESERVE_BYTES,
                                  clobber_args=clobber_args)
             self.dom0 = build_pv_domain(self.hv, arch, dom0_memory, DOM0_ID, True,
                                         nr_vcpus=vcpus if target.role == "dom0" else 1, kernel_bytes=kernel_bytes)
-            self.domu = build_pv_domain(self.hv, arch, memory, DOMU_ID, False,
+            self.domu = build_pv_domain(self.hv, arch, domu_memory, DOMU_ID, False,
                                         nr_vcpus=vcpus if target.role == "domu" else 1, kernel_bytes=kernel_bytes,
                                         max_bytes=max_memory, console_backend=DOM0_ID)
             self.guest = self.dom0 if target.role == "dom0" else self.domu

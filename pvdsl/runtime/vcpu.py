@@ -5,7 +5,7 @@ in (x86_64: ring 3, i386: ring 1), entered once through Xen's own `iret`
 from ring 0, with real page tables in machine memory (cr3 = the root's
 machine address). So privileged instructions (cli, hlt, mov to %cr3, wrmsr,
 in/out ...) raise #GP in the emulated CPU itself, at no cost per instruction
-(bench/runtime/run.py measures ring 0 against ring 3: the same). Hypercalls
+(bench/runtime/run.py measures ring 0 against the PV ring). Hypercalls
 arrive as `syscall` (x86_64) or `int $0x82` (i386), exactly the hypercall
 page's stubs. A native-role vCPU runs in ring 0 with no hypervisor.
 
@@ -112,9 +112,15 @@ class RegFile:
         return dict(zip(self.names, self.vals))
 
     def write(self, values: dict[str, int]) -> None:
+        """Some registers of the file (the others keep their values)."""
         self._read(self._uch, self._ids, self._ptrs, self._n)
         for name, v in values.items():
             self.vals[self.index[name]] = v & 0xFFFFFFFFFFFFFFFF
+        self._write(self._uch, self._ids, self._ptrs, self._n)
+
+    def write_all(self, values: list[int]) -> None:
+        """Every register of the file, in `names` order."""
+        self.vals[:] = values
         self._write(self._uch, self._ids, self._ptrs, self._n)
 
 
@@ -139,6 +145,11 @@ class EmulatedCpu:
         self.uc = uc = Uc(UC_ARCH_X86, rt.uc_mode)
         uc.mem_map_ptr(0, hv.mem.size, UC_PROT_ALL, hv.mem.host_address)
         self.regs = RegFile(uc, rt.regs)
+        # The general registers alone (no pc, no flags): what a call sets.
+        self.gprs = RegFile(uc, {n: r for n, r in rt.regs.items() if n not in (rt.pc, rt.flags)})
+        from unicorn.unicorn_py3.unicorn import uclib
+
+        self._emu_start = uclib.uc_emu_start
         self.cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if rt.word == 8 else capstone.CS_MODE_32)
         self._block_sizes: dict[int, int] = {}
         self._executed = 0
@@ -269,9 +280,9 @@ class EmulatedCpu:
             n = self._block_sizes[address] = max(1, sum(1 for _ in self.cs.disasm_lite(code, address)))
         self._executed += n
 
-    def _hypercall(self, nr: int, arg_regs: tuple[str, ...], ret: str, extra: dict[str, int]) -> None:
+    def _hypercall(self, vals: dict[str, int], nr: int, arg_regs: tuple[str, ...], ret: str,
+                   extra: dict[str, int]) -> None:
         try:
-            vals = self.regs.read()
             args = [vals[r] for r in arg_regs]
             rc = self.hv.hypercall(self.v, nr, args)
             out = {ret: rc & self.word_mask, **extra}
@@ -290,13 +301,13 @@ class EmulatedCpu:
     def _on_syscall(self, uc, _):
         vals = self.regs.read()
         # Xen returns with sysret semantics: rcx = return rip, r11 = rflags.
-        self._hypercall(vals["rax"], self.rt.arch.hypercall_arg_regs, "rax",
+        self._hypercall(vals, vals["rax"], self.rt.arch.hypercall_arg_regs, "rax",
                         {"rcx": vals["rip"] + 2, "r11": vals["rflags"]})
 
     def _on_intr(self, uc, intno, _):
         if intno == XEN_HYPERCALL_VECTOR and self.rt.word == 4 and not self.native:
-            nr = self.regs.read()["eax"]
-            self._hypercall(nr, self.rt.arch.hypercall_arg_regs, "eax", {})
+            vals = self.regs.read()
+            self._hypercall(vals, vals["eax"], self.rt.arch.hypercall_arg_regs, "eax", {})
             return
         self._fault = ("exception", intno)
         uc.emu_stop()
@@ -306,45 +317,51 @@ class EmulatedCpu:
         return False
 
     # ---- running ----
-    def run(self, entry: int, until: int, regs: dict[str, int], budget: int = 1_000_000,
+    def run(self, entry: int, until: int, regs: dict[str, int] | list[int], budget: int = 1_000_000,
             timeout: float = 5.0, label: str = "", hypercalls: bool = True) -> RunResult:
-        """Run from `entry` until the pc reaches `until`. Never raises for
-        anything the guest does: the outcome is in the result."""
+        """Run from `entry` until the pc reaches `until`. `regs`: some
+        registers by name, or every general register in `gprs.names` order.
+        Never raises for anything the guest does: the outcome is in the result."""
         res = RunResult()
         self._fault, self._hook_error = None, None
         self._executed = 0
         self._hypercalls = res.hypercalls if hypercalls else None
-        self.regs.write(regs)
-        token = WATCHDOG.arm(self.uc, timeout) if timeout else None
+        if isinstance(regs, dict):
+            self.gprs.write(regs)
+        else:
+            self.gprs.write_all(regs)
+        uc, uch = self.uc, self.uc._uch
+        token = WATCHDOG.arm(uc, timeout) if timeout else None
         t0 = time.perf_counter()
-        pc, error = entry, None
+        pc, status = entry, 0
         try:
             while True:
-                try:
-                    # Always with a count: unicorn then runs instruction-precise
-                    # blocks, and a fault is raised once (without one, the first
-                    # #PF after boot is re-raised and reported as a double fault).
-                    self.uc.emu_start(pc, until, count=max(1, budget - self._executed) if budget else 1 << 62)
-                except UcError as err:
-                    error = err
-                pc = self.uc.reg_read(self.rt.regs[self.rt.pc])
-                if error or self._fault or self._hook_error or pc == until or not self.native:
+                # Always with a count: unicorn then runs instruction-precise
+                # blocks, and a fault is raised once (without one, the first
+                # #PF after boot is re-raised and reported as a double fault).
+                uc._hook_exception = None
+                status = self._emu_start(uch, pc, until, 0, max(1, budget - self._executed) if budget else 1 << 62)
+                if uc._hook_exception is not None and self._hook_error is None:
+                    self._hook_error = uc._hook_exception
+                res.registers = self.regs.read()
+                pc = res.registers[self.rt.pc]
+                if status or self._fault or self._hook_error or pc == until or not self.native:
                     break
                 # Ring 0: unicorn stops after `hlt`. With interrupts on, an
                 # interrupt would wake the CPU: continue. With them off it never would.
                 if self.read_virtual(pc - 1, 1) != b"\xf4" or (budget and self._executed >= budget):
                     break
                 res.halts += 1
-                if not self.uc.reg_read(X.UC_X86_REG_EFLAGS) & X86_EFLAGS_IF:
+                if not res.registers[self.rt.flags] & X86_EFLAGS_IF:
                     self._fault = ("halt", pc - 1)
+                    pc -= 1  # report the hlt itself
                     break
         finally:
             fired = WATCHDOG.disarm(token) if token is not None else False
             res.elapsed = time.perf_counter() - t0
         res.instructions = self._executed
-        res.registers = self.regs.read()
-        if pc != until or error or self._fault or self._hook_error:
-            res.fault = self._describe(label, pc, error, fired, budget)
+        if pc != until or status or self._fault or self._hook_error:
+            res.fault = self._describe(label, pc, UcError(status) if status else None, fired, budget)
             self._reset_after_fault()
         self._hypercalls = None
         return res

@@ -6,6 +6,8 @@ comment:
     call TABLE.HOOK [ARG ...]        call a hook with the kernel's convention
     call patched TABLE.HOOK [ARG...] the same through its patched call site
                                      (falls back to the call when the hook has no template)
+    law NAME                         check a law of the spec for every value of
+                                     its parameters' domains (see laws.py)
     expect WHAT OP VALUE             check a value; OP is == or !=; WHAT is
                                      result (of the last call), mask, pending
                                      (the vCPU's vcpu_info), if (EFLAGS.IF after
@@ -24,7 +26,8 @@ An ARG or VALUE is an integer (42, 0x200, 0b101, -1), a constant of the spec
 (X86_EFLAGS_IF), or one of the machine's `$` symbols (see
 Machine.symbol: $cr3 $scratch $va $ptep $pte $mfn $pt ...).
 
-Laws (`law` declarations of the spec) are not run by this version.
+The default workload also checks every law of the spec about a table the
+backend fills.
 """
 
 from __future__ import annotations
@@ -93,7 +96,9 @@ def parse(text: str, name: str = "<workload>") -> list[Stmt]:
                 raise WorkloadError(f"{where}: 'end' without 'repeat'")
             stack.pop()
         elif op == "law":
-            raise WorkloadError(f"{where}: laws are not run by this version of the runtime")
+            if len(rest) != 1:
+                raise WorkloadError(f"{where}: expected 'law NAME'")
+            stack[-1].body.append(Stmt(n, "law", rest))
         else:
             raise WorkloadError(f"{where}: unknown statement '{raw.strip()}'")
     if len(stack) > 1:
@@ -111,6 +116,9 @@ def default_workload(machine) -> str:
             name = f"{table}.{e['hook']}"
             args = [_default_arg(machine, n, t) for n, t in params.get(name, [])]
             lines.append(" ".join(["call", name, *args]))
+    from .laws import laws_for
+
+    lines += [f"law {name}" for name in laws_for(machine)]
     return "\n".join(lines) + "\n"
 
 
@@ -151,6 +159,7 @@ class Outcome:
     instructions: int = 0
     upcalls: int = 0
     elapsed: float = 0.0
+    laws: dict[str, dict] = field(default_factory=dict)
 
 
 class Runner:
@@ -198,7 +207,16 @@ class Runner:
             r = self.m.call(hook, *args, vcpu=self.vcpu, patched=patched)
         except TypeError as err:
             raise WorkloadError(f"{self.name}:{s.line}: {hook}: {err}") from None
-        st = self.out.hooks.setdefault(hook, HookStats())
+        self._account(r)
+        self.last = r
+        if self.upcalls and not self.m.guest.native and r.fault is None:
+            if self.m.vcpu_info("evtchn_upcall_pending", self.vcpu) and not self.m.vcpu_info(
+                    "evtchn_upcall_mask", self.vcpu):
+                self.m.deliver_events(self.vcpu)
+                self.out.upcalls += 1
+
+    def _account(self, r) -> None:
+        st = self.out.hooks.setdefault(r.hook, HookStats())
         st.calls += 1
         st.instructions += r.instructions
         st.patched += r.patched
@@ -206,13 +224,7 @@ class Runner:
         if r.fault is not None:
             st.faults += 1
             self.out.faults.append(r.fault)
-        self.out.abi_violations += [f"{hook}: {v}" for v in r.abi_violations]
-        self.last = r
-        if self.upcalls and not self.m.guest.native and r.fault is None:
-            if self.m.vcpu_info("evtchn_upcall_pending", self.vcpu) and not self.m.vcpu_info(
-                    "evtchn_upcall_mask", self.vcpu):
-                self.m.deliver_events(self.vcpu)
-                self.out.upcalls += 1
+        self.out.abi_violations += [f"{r.hook}: {v}" for v in r.abi_violations]
 
     def _expect(self, s: Stmt) -> None:
         what, op, word = s.args
@@ -264,6 +276,21 @@ class Runner:
         if not 0 <= n < len(self.m.cpus):
             raise WorkloadError(f"{self.name}:{s.line}: no vCPU {n} (the domain has {len(self.m.cpus)})")
         self.vcpu = n
+
+    def _law(self, s: Stmt) -> None:
+        from .laws import LawError, run_law
+
+        try:
+            r = run_law(self.m, s.args[0], self.vcpu)
+        except LawError as err:
+            raise WorkloadError(f"{self.name}:{s.line}: {err}") from None
+        self.out.laws[r.law] = {"cases": r.cases, "failures": len(r.failures), "faults": len(r.faults)}
+        for c in r.calls:
+            self._account(c)
+        if r.ok:
+            self.out.passed += 1
+        else:
+            self.out.failed += [f"{self.name}:{s.line}: {f}" for f in r.failures]
 
     def _repeat(self, s: Stmt) -> None:
         for _ in range(s.args[0]):

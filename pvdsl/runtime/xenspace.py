@@ -77,7 +77,6 @@ class XenSpace:
         if len(d.vcpus) > MAX_VCPUS:
             raise RuntimeSetupError(f"at most {MAX_VCPUS} vCPUs per domain")
         d.xen_perdomain_slot, d.xen_perdomain_top = self._tables_for(self.rt.xen_perdomain_va)
-        d.xen_stack_mfn = {}
         for v in d.vcpus:
             self._map(d.xen_perdomain_top, self.gdt_window(v) + FIRST_RESERVED_GDT_PAGE * PAGE_SIZE, self.gdt_mfn)
             stack = self.hv.alloc_xen_page()
@@ -88,7 +87,7 @@ class XenSpace:
         """What Xen writes into slot `idx` of a validated top-level table."""
         if idx == self.global_slot:
             return make_entry(self.global_top, KERNEL_PAGE)
-        if idx == getattr(d, "xen_perdomain_slot", None):
+        if idx == d.xen_perdomain_slot:
             return make_entry(d.xen_perdomain_top, KERNEL_PAGE)
         return 0
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -41,9 +42,14 @@ MINIMIZE_SECONDS = 4.0
 MAX_REPORTED_KINDS = 8
 
 
+# Mutating the 30-60 KB library files themselves is left to bench/robustness.py:
+# checking each mutant costs 50-100 ms. Smaller specs import them all the same.
+MAX_SEED_CHARS = int(os.environ.get("PVDSL_ROBUSTNESS_MAX_SEED", "20000"))
+
+
 @pytest.fixture(scope="module")
 def seeds():
-    found = rc.load_seeds()
+    found = rc.load_seeds(max_chars=MAX_SEED_CHARS or None)
     assert len(found) >= 3, "the seed specs were not found"
     return found
 
@@ -68,7 +74,10 @@ def _report(findings) -> str:
 def test_generated_inputs_only_produce_diagnostics(seeds, tmp_path):
     findings: dict[tuple, list] = {}
     count = 0
-    with rc.guarded():
+    # A private parse cache: the imported library is parsed once, not per case
+    # (a quarter of the time), and the cache's own paths are exercised too.
+    cache = tmp_path / "parse-cache"
+    with rc.guarded(parse_cache=str(cache)):
         for case in rc.cases(SEED, CASES, 0, seeds):
             count += 1
             runs = [("check_text", lambda b: rc.run_case(b))]
@@ -88,6 +97,7 @@ def test_generated_inputs_only_produce_diagnostics(seeds, tmp_path):
 
                 findings.setdefault(found.signature, []).append((case, found, how, still))
         report = _report(findings) if findings else ""
+    shutil.rmtree(cache, ignore_errors=True)
     assert count == CASES
     if findings:
         total = sum(len(g) for g in findings.values())

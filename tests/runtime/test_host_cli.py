@@ -1,0 +1,164 @@
+"""`pvdsl host` / `pvdsl vm`: a real host server in a subprocess, driven from
+the test process like a second shell."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pvdsl.runtime.cli_host import main_host
+from pvdsl.runtime.host_server import default_socket_path, request
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = str(ROOT / "examples" / "irq.pv")
+LAUNCH = "import sys; from pvdsl.runtime.cli_host import main_host; sys.exit(main_host(sys.argv[1:]))"
+
+
+@pytest.fixture
+def host(tmp_path):
+    sock = str(tmp_path / "h.sock")
+    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "host", "start", "--socket", sock, "--memory", "256M"],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while not os.path.exists(sock):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "host did not start"
+            time.sleep(0.05)
+        yield sock, proc
+    finally:
+        if proc.poll() is None:
+            try:
+                request(sock, {"op": "stop"}, timeout=5)
+                proc.wait(10)
+            except Exception:
+                proc.kill()
+                proc.wait(5)
+        if os.path.exists(sock):
+            os.unlink(sock)
+
+
+def run(capsys, *argv):
+    rc = main_host(list(argv))
+    out = capsys.readouterr()
+    return rc, out.out, out.err
+
+
+def test_vm_lifecycle(host, capsys):
+    sock, proc = host
+    free0 = request(sock, {"op": "info"})["free_frames"]
+    rc, out, err = run(capsys, "vm", "create", SPEC, "--target", "x86_64-domu", "--memory", "32M",
+                       "--name", "web", "--socket", sock)
+    assert rc == 0, err
+    assert "created domain web" in out
+    rc, out, err = run(capsys, "vm", "create", SPEC, "--target", "i386-domu", "--memory", "16M",
+                       "--name", "old", "--socket", sock)
+    assert rc == 0, err
+
+    rc, out, _ = run(capsys, "vm", "list", "--socket", sock)
+    assert rc == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["Name", "ID", "Mem", "VCPUs", "State", "Target"]
+    names = [ln.split()[0] for ln in lines[1:]]
+    assert names == ["Domain-0", "web", "old"]
+    assert "i386-domu" in out and "x86_64-domu" in out
+
+    rc, out, _ = run(capsys, "vm", "list", "--json", "--socket", sock)
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert rows["web"]["mem"] == 32 and rows["old"]["target"] == "i386-domu" and rows["web"]["id"] == 1
+
+    rc, out, _ = run(capsys, "vm", "console", "web", "--socket", sock)
+    assert rc == 0
+    assert "console of web" in out and "hooks called" in out and "faults: none" in out
+
+    # Errors: duplicate name, unknown name.
+    rc, _, err = run(capsys, "vm", "create", SPEC, "--target", "x86_64-domu", "--memory", "16M",
+                     "--name", "web", "--socket", sock)
+    assert rc == 1 and "already exists" in err
+    rc, _, err = run(capsys, "vm", "destroy", "nosuch", "--socket", sock)
+    assert rc == 1 and "no domain named 'nosuch'" in err
+    rc, _, err = run(capsys, "vm", "console", "nosuch", "--socket", sock)
+    assert rc == 1 and "nosuch" in err
+
+    # Destroy gives every frame of the domain back (x86_64's Xen pages predate it).
+    rc, out, err = run(capsys, "vm", "destroy", "web", "--socket", sock)
+    assert rc == 0, err
+    info = request(sock, {"op": "list"})
+    assert [r["name"] for r in info["domains"]] == ["Domain-0", "old"]
+    r = request(sock, {"op": "destroy", "name": "old"})
+    assert r["ok"] and r["invariant_violations"] == []
+    # Only the i386 Xen space (GDT, stubs, tables) created for "old" stays.
+    assert 0 <= free0 - request(sock, {"op": "info"})["free_frames"] <= 8
+
+    rc, out, _ = run(capsys, "host", "stop", "--socket", sock)
+    assert rc == 0
+    proc.wait(10)
+    assert proc.returncode == 0
+    assert not os.path.exists(sock)
+
+
+def test_bad_requests(host):
+    sock, proc = host
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(sock)
+    f = s.makefile("rwb")
+
+    def send(raw: bytes) -> dict:
+        f.write(raw + b"\n")
+        f.flush()
+        return json.loads(f.readline())
+
+    assert send(b"{not json")["ok"] is False
+    r = send(b'{"op": "frobnicate"}')
+    assert r["ok"] is False and r["field"] == "op" and "unknown op" in r["error"]
+    r = send(b'{"nope": 1}')
+    assert r["field"] == "op"
+    assert send(b"[1, 2]")["ok"] is False
+    r = send(json.dumps({"op": "create", "target": "x86_64-domu", "spec": SPEC}).encode())
+    assert r["ok"] is False and r["field"] == "name"
+    r = send(json.dumps({"op": "create", "name": "a", "target": "sparc-domu", "spec": SPEC}).encode())
+    assert r["field"] == "target"
+    r = send(json.dumps({"op": "create", "name": "a", "target": "x86_64-dom0", "spec": SPEC}).encode())
+    assert r["field"] == "target"
+    r = send(json.dumps({"op": "create", "name": "a", "target": "x86_64-domu", "spec": SPEC,
+                         "memory": "lots"}).encode())
+    assert r["field"] == "memory"
+    r = send(json.dumps({"op": "create", "name": "a", "target": "x86_64-domu", "spec": "/no/such.pv"}).encode())
+    assert r["field"] == "spec"
+    r = send(json.dumps({"op": "destroy", "name": 5}).encode())
+    assert r["field"] == "name"
+    assert send(b'{"op": "ping"}')["ok"] is True  # still serving
+    s.close()
+    assert proc.poll() is None
+
+
+def test_no_server(tmp_path, capsys):
+    sock = str(tmp_path / "none.sock")
+    rc, _, err = run(capsys, "vm", "list", "--socket", sock)
+    assert rc == 1
+    assert sock in err and "pvdsl host start" in err
+
+
+def test_default_socket(monkeypatch, tmp_path):
+    monkeypatch.setenv("PVDSL_HOST", str(tmp_path / "x.sock"))
+    assert default_socket_path() == str(tmp_path / "x.sock")
+    monkeypatch.delenv("PVDSL_HOST")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert default_socket_path() == str(tmp_path / "pvdsl" / "host.sock")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "missing"))
+    assert default_socket_path() == f"/tmp/pvdsl-{os.getuid()}/host.sock"
+
+
+def test_help_texts(capsys):
+    for argv in (["host", "--help"], ["vm", "--help"], ["vm", "create", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            main_host(argv)
+        assert e.value.code == 0
+        assert "example" in capsys.readouterr().out
