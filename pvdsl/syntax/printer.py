@@ -19,7 +19,7 @@ wrapped.  The levels mirror the grammar rules in pvdsl.lark, lowest first.
 
 from __future__ import annotations
 
-from . import ast
+from . import ast, comments
 
 INDENT = "    "
 
@@ -57,20 +57,8 @@ class _Comments:
 
     def __init__(self, text: str):
         self.text = text
-        self.items: list[tuple[int, int, str]] = []  # (start, end, text)
-        i, n = 0, len(text)
-        while i < n:
-            if text.startswith("//", i):
-                end = text.find("\n", i)
-                end = n if end < 0 else end
-            elif text.startswith("/*", i):
-                end = text.find("*/", i + 2)
-                end = n if end < 0 else end + 2
-            else:
-                i += 1
-                continue
-            self.items.append((i, end, text[i:end].rstrip()))
-            i = end
+        # (start, end, text)
+        self.items = [(start, end, text[start:end].rstrip()) for start, end, _closed in comments.scan(text)]
         self.next = 0
 
     def before(self, pos: int) -> list[str]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from . import comments
+
 # Terminal name -> how a user would spell it.
 _WORDS = {
     "SEMICOLON": "';'", "COLON": "':'", "COMMA": "','", "DOT": "'.'",
@@ -37,44 +39,18 @@ _BODY_ITEM = {"TABLE": "hook declaration", "AGGREGATE": "field declaration",
 
 
 def unterminated_comment(text: str) -> int | None:
-    """Offset of a `/*` that is never closed, or None. (pvdsl has no string
-    literals, so comments are the only thing to skip.)"""
-    i, n = 0, len(text)
-    while i < n:
-        j = text.find("/", i)
-        if j < 0 or j + 1 >= n:
-            return None
-        if text[j + 1] == "/":
-            nl = text.find("\n", j)
-            if nl < 0:
-                return None
-            i = nl + 1
-        elif text[j + 1] == "*":
-            close = text.find("*/", j + 2)
-            if close < 0:
-                return j
-            i = close + 2
-        else:
-            i = j + 1
-    return None
+    """Offset of a `/*` that is never closed, or None."""
+    return next((start for start, _end, closed in comments.scan(text) if not closed), None)
 
 
 def last_code_end(text: str) -> int:
     """Offset just past the last character that is not blank or comment."""
-    end, i, n = 0, 0, len(text)
-    while i < n:
-        c = text[i]
-        if text.startswith("//", i):
-            nl = text.find("\n", i)
-            i = n if nl < 0 else nl
-        elif text.startswith("/*", i):
-            close = text.find("*/", i + 2)
-            i = n if close < 0 else close + 2
-        elif c.isspace():
-            i += 1
-        else:
-            i += 1
-            end = i
+    end, i = 0, 0
+    for start, stop, _closed in [*comments.scan(text), (len(text), len(text), True)]:
+        code = text[i:start].rstrip()
+        if code:
+            end = i + len(code)
+        i = stop
     return end
 
 
