@@ -68,6 +68,12 @@ class BackendLowering:
         self.asm = AsmEmitter(self.arch, self.types.word)
         self.module = ir.Module(name=f"{backend.name}-{target.name}")
         self.module.triple = self.arch.llvm_triple
+        if self.arch.regparm:
+            # Calls LLVM makes on its own (memset, memcpy) must use the
+            # kernel's regparm convention too, as clang's -mregparm=3 does.
+            flag = self.module.add_metadata([ir.Constant(ir.IntType(32), 1), ir.MetaDataString(self.module, "NumRegisterParameters"),
+                                             ir.Constant(ir.IntType(32), self.arch.regparm)])
+            self.module.add_named_metadata("llvm.module.flags", flag)
         self.hypercalls_used: dict[str, int] = {}
         self._functions: dict[int, ir.Function] = {}
         self._percpu: dict[str, ir.GlobalVariable] = {}
