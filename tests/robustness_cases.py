@@ -110,15 +110,18 @@ def _significant(tokens) -> list[int]:
     return [i for i, (k, _) in enumerate(tokens) if k not in ("ws", "comment")]
 
 
-def load_seeds(root: Path = REPO) -> list[tuple[str, str]]:
-    """(name, text) of every valid seed spec that can be found, plus a built-in one."""
+def load_seeds(root: Path = REPO, max_chars: int | None = None) -> list[tuple[str, str]]:
+    """(name, text) of every valid seed spec that can be found, plus a built-in one;
+    with `max_chars`, only the specs up to that size (they still import the big ones)."""
     seeds = []
     for pattern in SEED_GLOBS:
         for path in sorted(root.glob(pattern)):
             try:
-                seeds.append((str(path.relative_to(root)), path.read_text()))
+                text = path.read_text()
             except (OSError, UnicodeDecodeError):
-                pass
+                continue
+            if max_chars is None or len(text) <= max_chars:
+                seeds.append((str(path.relative_to(root)), text))
     if not any(name.startswith("pvdsl/specs") for name, _ in seeds):
         try:
             from pvdsl.sema.modules import SPECS_ROOT
