@@ -570,10 +570,12 @@ def cases(seed: int, count: int, start: int = 0, seeds=None):
 # ---- running cases ------------------------------------------------------------------
 
 TIME_LIMIT = 20.0  # seconds per case before it counts as a hang
-# Rendered diagnostics longer than this many characters per input character
-# (plus the slack) are reported as "huge-output": quoting a very long line once
-# per diagnostic makes the output quadratic. Not an exception: NON_CRASH_KINDS.
+# Rendered diagnostics longer than OUTPUT_FACTOR characters per input character
+# plus OUTPUT_PER_DIAGNOSTIC per diagnostic (plus the slack) are reported as
+# "huge-output": quoting a very long line whole in every diagnostic makes the
+# output quadratic. Not an exception: NON_CRASH_KINDS.
 OUTPUT_FACTOR = 50
+OUTPUT_PER_DIAGNOSTIC = 2_000
 OUTPUT_SLACK = 200_000
 NON_CRASH_KINDS = frozenset({"huge-output"})
 MEMORY_HEADROOM = 3 << 30  # bytes of address space a case may add
@@ -705,7 +707,7 @@ def run_text(text: str, path: str = "<case>.pv") -> Finding | None:
         return Finding("timeout", str(err), "?", "")
     except BaseException as err:  # noqa: BLE001 - anything at all is a finding
         return _finding(err)
-    if len(rendered) > OUTPUT_FACTOR * len(text) + OUTPUT_SLACK:
+    if len(rendered) > OUTPUT_FACTOR * len(text) + OUTPUT_PER_DIAGNOSTIC * len(diags.items) + OUTPUT_SLACK:
         return Finding("huge-output", f"{len(diags.items)} diagnostics render to {len(rendered)} characters "
                        f"for a {len(text)}-character input", "diagnostics.render", "")
     return _check_spans(diags)
