@@ -46,6 +46,18 @@ GCC = shutil.which("gcc")
 
 pytestmark = pytest.mark.skipif(GCC is None, reason="gcc is not installed")
 
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_parse_cache():
+    """Generated batches are parsed once: keep them out of the user's parse cache."""
+    old = os.environ.get("PVDSL_CACHE_DIR")
+    os.environ["PVDSL_CACHE_DIR"] = "off"
+    yield
+    if old is None:
+        os.environ.pop("PVDSL_CACHE_DIR", None)
+    else:
+        os.environ["PVDSL_CACHE_DIR"] = old
+
 # Structs per generated batch and batches per run (each batch is compiled once per
 # arch). PVDSL_LAYOUT_EXAMPLES=2000 makes a longer hunt.
 BATCH = 25
