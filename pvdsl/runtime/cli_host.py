@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -20,12 +21,15 @@ SOCKET_HELP = ("Unix socket of the host (default: $PVDSL_HOST, else $XDG_RUNTIME
 
 HOST_EPILOG = """\
 examples:
-  pvdsl host start --socket /tmp/h.sock &     # serve in the foreground (here: a background job)
+  pvdsl host start --socket /tmp/h.sock --background   # a daemon, logging to /tmp/h.log
+  pvdsl host start --socket /tmp/h.sock                # or in the foreground
   pvdsl host status --socket /tmp/h.sock
   pvdsl host stop --socket /tmp/h.sock
 
 The host keeps running until `pvdsl host stop` (or Ctrl-C); it removes its
 socket when it stops. dom0 (Domain-0, x86_64, privileged) exists from start.
+It also serves xenstore for Xen's tools (xenstore-ls, xenstore-read ...):
+  XENSTORED_PATH=/tmp/h-xenstore.sock xenstore-ls /local/domain
 """
 
 VM_EPILOG = """\
@@ -57,15 +61,23 @@ def add_host_parsers(subparsers) -> None:
         description="Start, query or stop a long-lived simulated Xen host serving a Unix socket.",
         epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     hs = h.add_subparsers(dest="host_command", metavar="COMMAND", required=True)
-    start = hs.add_parser("start", help="start a host in the foreground (stop it with `pvdsl host stop`)",
+    start = hs.add_parser("start", help="start a host, in the foreground or as a daemon (--background)",
                           description="Create a simulated Xen host with dom0 and serve requests on a Unix "
-                                      "socket until `pvdsl host stop`.",
+                                      "socket until `pvdsl host stop`; with --background, as a daemon.",
                           epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     start.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
     start.add_argument("--memory", type=parse_size, default=512 << 20, metavar="SIZE",
                        help="machine memory of the host, dom0 included (default 512M)")
     start.add_argument("--dom0-memory", type=parse_size, default=64 << 20, metavar="SIZE",
                        help="memory of dom0 (default 64M)")
+    start.add_argument("--xenstore-socket", metavar="PATH",
+                       help="Unix socket of the host's xenstored, for $XENSTORED_PATH (default: next to the "
+                            "host's socket, <dir>/<stem>-xenstore.sock)")
+    start.add_argument("--background", action="store_true",
+                       help="detach as a daemon; return once it accepts connections, printing its pid")
+    start.add_argument("--log", metavar="FILE",
+                       help="where the host writes its log (appended; default: stderr in the foreground, "
+                            "next to the socket in the background: <dir>/<stem>.log)")
     start.set_defaults(func=cmd_host_start)
     for name, helptext in (("stop", "stop the host cleanly (removes its socket)"),
                            ("shutdown", "same as stop"),
@@ -136,19 +148,53 @@ def cmd_host_start(args) -> int:
     if args.dom0_memory + (8 << 20) > args.memory:
         print("pvdsl host start: error: --memory must leave room beyond --dom0-memory", file=sys.stderr)
         return 2
+    if args.background:
+        from .host_daemon import start_background
+
+        return start_background(args, _socket(args))
     try:
-        host = Host(args.memory, args.dom0_memory)
-    except RuntimeSetupError as err:
-        print(f"pvdsl host start: error: {err}", file=sys.stderr)
+        log = open(args.log, "a", buffering=1) if args.log else sys.stderr
+    except OSError as err:
+        print(f"pvdsl host start: error: cannot write the log {args.log}: {err.strerror}", file=sys.stderr)
         return 1
-    return serve(_socket(args), host)
+    previous = _stop_on_sigterm()
+    try:
+        try:
+            host = Host(args.memory, args.dom0_memory)
+        except RuntimeSetupError as err:
+            print(f"pvdsl host start: error: {err}", file=log)
+            return 1
+        return serve(_socket(args), host, log=log, xenstore_path=args.xenstore_socket)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if log is not sys.stderr:
+            log.close()
+
+
+def _stop_on_sigterm():
+    """`kill PID` stops a host as cleanly as Ctrl-C does (its socket removed).
+    Returns the handler it replaced (None off the main thread, where none can be set)."""
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except ValueError:
+        return None
 
 
 def cmd_host_stop(args) -> int:
+    import time
+
     resp = _call(args, {"op": "stop"}, "host stop")
     if resp is None:
         return 1
-    print(f"host at {_socket(args)} stopped")
+    # The host answers before it closes: wait (briefly) until its socket is gone.
+    path, deadline = _socket(args), time.monotonic() + 10
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print(f"host at {path} stopped")
     return 0
 
 
@@ -158,6 +204,8 @@ def cmd_host_status(args) -> int:
         return 1
     print(f"host at {_socket(args)}: pid {resp['pid']}, {resp['domains']} domain(s), "
           f"{resp['free_mib']}M of {resp['total_mib']}M free")
+    if resp.get("xenstore"):
+        print(f"xenstore at {resp['xenstore']}")
     return 0
 
 

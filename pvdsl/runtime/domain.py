@@ -53,7 +53,8 @@ class VCpu:
     fs_base: int = 0
     gs_base_kernel: int = 0
     gs_base_user: int = 0
-    callbacks: dict[int, int] = field(default_factory=dict)
+    callbacks: dict[int, int] = field(default_factory=dict)  # CALLBACKTYPE_* -> address
+    callback_cs: dict[int, int] = field(default_factory=dict)  # i386: CALLBACKTYPE_* -> code selector
     periodic_ns: int = 0
     singleshot_ns: int = 0
     runstate_area: int = 0

@@ -37,6 +37,7 @@ def valid(d, port: int) -> bool:
 
 def _free(hv, d, port: int) -> None:
     ch = d.evtchns.pop(port, None)
+    hv.services.pop((d.domid, port), None)
     if ch is not None and ch.state == d.abi.c("EVTCHNSTAT_virq"):
         d.virq_port.pop((ch.vcpu, ch.virq), None)
     d.ipi_ports.discard(port)
@@ -87,7 +88,10 @@ def send(hv, d, port: int) -> int:
         return -EINVAL
     if ch.state == c("EVTCHNSTAT_interdomain"):
         rd = hv.domains.get(ch.remote_dom)
-        if rd is not None:
+        service = hv.services.get((ch.remote_dom, ch.remote_port))
+        if service is not None:
+            service()
+        elif rd is not None:
             hv.evtchn_set_pending(rd, ch.remote_port)
         return 0
     if ch.state == c("EVTCHNSTAT_ipi"):
@@ -103,6 +107,24 @@ def alloc_unbound(hv, d, remote_dom: int) -> int:
     if port > 0:
         d.evtchns[port] = Channel(d.abi.c("EVTCHNSTAT_unbound"), remote_dom=remote_dom)
     return port
+
+
+def bind_interdomain(hv, d, rd, rport: int) -> int:
+    """A new port of `d` connected to `rd`'s port `rport`, which must be
+    unbound and offered to `d`; the port, or a negative errno."""
+    c = d.abi.c
+    lport = get_free_port(d)
+    if lport < 0:
+        return lport
+    rch = rd.evtchns.get(rport)
+    if rch is None or rch.state != c("EVTCHNSTAT_unbound") or rch.remote_dom != d.domid:
+        return -EINVAL
+    d.evtchns[lport] = Channel(c("EVTCHNSTAT_interdomain"), remote_dom=rd.domid, remote_port=rport)
+    rch.state, rch.remote_dom, rch.remote_port = c("EVTCHNSTAT_interdomain"), d.domid, lport
+    # A notification sent to the unbound port may have been lost: Xen
+    # conservatively raises the new local port.
+    hv.evtchn_set_pending(d, lport)
+    return lport
 
 
 def _op(call, cmd: int, arg: int) -> int:
@@ -128,18 +150,9 @@ def _op(call, cmd: int, arg: int) -> int:
         rd = d if rdom == c("DOMID_SELF") else hv.domains.get(rdom)
         if rd is None:
             return -ESRCH
-        lport = get_free_port(d)
+        lport = bind_interdomain(hv, d, rd, call.get(buf, S, "remote_port"))
         if lport < 0:
             return lport
-        rport = call.get(buf, S, "remote_port")
-        rch = rd.evtchns.get(rport)
-        if rch is None or rch.state != c("EVTCHNSTAT_unbound") or rch.remote_dom != d.domid:
-            return -EINVAL
-        d.evtchns[lport] = Channel(c("EVTCHNSTAT_interdomain"), remote_dom=rd.domid, remote_port=rport)
-        rch.state, rch.remote_dom, rch.remote_port = c("EVTCHNSTAT_interdomain"), d.domid, lport
-        # A notification sent to the unbound port may have been lost: Xen
-        # conservatively raises the new local port.
-        hv.evtchn_set_pending(d, lport)
         call.put_field(arg, S, "local_port", lport)
         return 0
     if cmd == c("EVTCHNOP_bind_virq"):

@@ -8,7 +8,7 @@ return the count done so far (0), not an errno.
 
 from __future__ import annotations
 
-from .errors import EINVAL, ENOENT, ENOSYS, ENXIO, EPERM, ESRCH, GuestFault
+from .errors import EACCES, EDOM, EFAULT, EINVAL, ENOENT, ENOSYS, ENXIO, EOPNOTSUPP, EPERM, ESRCH, GuestFault
 from .hcall import hypercall
 
 MEMOP_EXTENT_SHIFT = 6
@@ -128,6 +128,32 @@ def _reservation(call, op: str, start: int, arg: int) -> int:
     return done
 
 
+def _add_to_physmap(call, start: int, arg: int, batch: bool) -> int:
+    """XENMEM_add_to_physmap(_batch). Xen 4.17 serves them only to translated
+    (HVM/PVH) domains and answers -EACCES for a PV one (xatp_permission_check):
+    a PV guest learns its grant frames from GNTTABOP_setup_table and its
+    shared_info frame from start_info, and maps them itself. Every domain of
+    the model is PV, so what is left to model are the checks that come first."""
+    c = call.c
+    if start >> 16:
+        return -EDOM  # the continuation must fit xatp.size (u16)
+    S = "xen_add_to_physmap_batch" if batch else "xen_add_to_physmap"
+    buf = call.read_struct(arg, S)
+    space = call.get(buf, S, "space")
+    if batch:
+        size, word = call.get(buf, S, "size"), call.d.rt.word
+        for handle, esize in (("idxs", word), ("gpfns", word), ("errs", 4)):
+            if not _handle_range_ok(call, call.get(buf, S, handle), 0, size - 1, esize):
+                return -EFAULT
+        if space == c("XENMAPSPACE_gmfn_range"):
+            return -EOPNOTSUPP
+    elif space == c("XENMAPSPACE_gmfn_foreign"):
+        return -ENOSYS  # foreign frames only through the batch form
+    if call.target_domain(call.get(buf, S, "domid")) is None:
+        return -ESRCH
+    return -EACCES  # !paging_mode_translate(d)
+
+
 @hypercall("memory_op")
 def memory_op(call) -> int:
     cmd, arg, c = call.a["cmd"], call.a["arg"], call.c
@@ -189,7 +215,9 @@ def memory_op(call) -> int:
         call.hv.m2p[mfn] = -1
         call.hv.mm.put_page(mfn)
         return 0
+    if op in (c("XENMEM_add_to_physmap"), c("XENMEM_add_to_physmap_batch")):
+        return _add_to_physmap(call, start, arg, op == c("XENMEM_add_to_physmap_batch"))
     if op in (c("XENMEM_set_pod_target"), c("XENMEM_get_pod_target")):
         return -EPERM if not call.d.privileged else -EINVAL  # XSM_PRIV; a PV domain has no PoD
-    return -ENOSYS  # exchange, add_to_physmap, acquire_resource ...: not modelled
+    return -ENOSYS  # exchange, acquire_resource ...: not modelled
 

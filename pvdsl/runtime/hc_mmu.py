@@ -6,15 +6,20 @@ a successful change the emulated TLBs of the domain's vCPUs are flushed:
 the model does not reproduce stale translations a real CPU might keep until
 the guest flushes (a documented simplification; the guest's own flush
 requests are still honoured and counted).
+
+A foreign domain (mmu_update's foreigndom, update_va_mapping_otherdomain)
+lets a privileged caller map another domain's frames: the frame must be
+that domain's, the entry obeys the rules of the table's owner. The helpers
+at the end do the same for Python code acting as dom0's tools.
 """
 
 from __future__ import annotations
 
 from .errors import EACCES, EFAULT, EINVAL, ENOSYS, EOPNOTSUPP, EPERM, ESRCH, GuestFault
-from .hcall import hypercall
+from .hcall import Call, hypercall
 from .memory import PAGE_SHIFT, PAGE_SIZE, PGT_L1, PGT_L2, PGT_L3, PGT_L4, PGT_WRITABLE, pt_level
 from .mm import root_type
-from .paging import _PAGE_PRESENT, _PAGE_PSE, ADDR_MASK, ENTRY_BYTES
+from .paging import _PAGE_ACCESSED, _PAGE_DIRTY, _PAGE_PRESENT, _PAGE_PSE, _PAGE_RW, ADDR_MASK, ENTRY_BYTES
 
 MMU_UPDATE_PREEMPTED = 1 << 31
 MAX_LDT_ENTRIES = 8192
@@ -79,7 +84,7 @@ def _pt_update(call, pt_owner, pg_owner, ptr: int, val: int, preserve_ad: bool) 
             if level == 1:
                 if isinstance(pg_owner, _Foreign):
                     return -EINVAL
-                rc = hv.mm.mod_entry(pg_owner, mfn, idx, val, preserve_ad)
+                rc = hv.mm.mod_entry(pt_owner, mfn, idx, val, preserve_ad, pg_owner=pg_owner)
             elif level:
                 if pg_owner is not pt_owner:
                     return -EINVAL
@@ -333,7 +338,7 @@ def mmuext_op(call) -> int:
     return rc
 
 
-def _guest_l1(call, va: int):
+def guest_l1(call, va: int):
     """(L1 table mfn, index) that maps `va` in the caller's current tables,
     or None (Xen's map_guest_l1e: needs a present, non-superpage L2 entry)."""
     rt, mem = call.d.rt, call.hv.mem
@@ -359,7 +364,7 @@ def _update_va_mapping(call, va: int, val: int, flags: int, pg_owner) -> int:
     rc = _xsm_target(call, pg_owner)
     if rc:
         return rc
-    where = _guest_l1(call, va)
+    where = guest_l1(call, va)
     if where is None:
         return -EINVAL
     l1, idx = where
@@ -368,7 +373,7 @@ def _update_va_mapping(call, va: int, val: int, flags: int, pg_owner) -> int:
     try:
         if pt_level(mem.ptype[l1]) != 1 or not mem.tcount[l1] or not mem.validated[l1] or isinstance(pg_owner, _Foreign):
             return -EINVAL
-        rc = hv.mm.mod_entry(pg_owner, l1, idx, val)
+        rc = hv.mm.mod_entry(call.d, l1, idx, val, pg_owner=pg_owner)
     finally:
         hv.mm.put_page(l1)
     if rc:
@@ -398,3 +403,71 @@ def update_va_mapping_otherdomain(call) -> int:
         return rc
     return _update_va_mapping(call, call.a["va"], call.a["val"], call.a["flags"], owner)
 
+
+# ---- the host side: a privileged domain's foreign mappings ----
+def _as_kernel_of(hv, d) -> Call:
+    """A hypercall context on `d`'s first vCPU, for the helpers below."""
+    return Call(hv, d.vcpus[0], "mmu_update", {})
+
+
+def foreign_map(hv, mapper, domid: int, gfn: int, va: int, writable: bool = True) -> int:
+    """Map frame `gfn` of domain `domid` at `va` in `mapper`'s current
+    address space, as dom0's privcmd driver does for the tools
+    (IOCTL_PRIVCMD_MMAPBATCH on a PV dom0: one mmu_update with foreigndom =
+    domid on the L1 entry of `va`), with all of mmu_update's checks: a
+    mapper without privilege gets -EPERM, an unknown domain -ESRCH, `va`
+    without an L1 table, a frame that domain does not own or (writable) one
+    it uses as a page table -EINVAL. A PV domain's gfn is its machine frame
+    (domain_frame() gives it for a pfn). Returns 0 or Xen's negative errno;
+    foreign_unmap() undoes it."""
+    call = _as_kernel_of(hv, mapper)
+    owner, rc = get_pg_owner(call, domid)
+    if owner is None:
+        return rc
+    rc = _xsm_target(call, owner)
+    if rc:
+        return rc
+    where = guest_l1(call, va)
+    if where is None or not 0 <= gfn < hv.mem.nframes:
+        return -EINVAL
+    flags = _PAGE_PRESENT | _PAGE_ACCESSED | (_PAGE_RW | _PAGE_DIRTY if writable else 0)
+    ptr = (where[0] << PAGE_SHIFT) + where[1] * ENTRY_BYTES
+    return _pt_update(call, mapper, owner, ptr, gfn << PAGE_SHIFT | flags, False)
+
+
+def foreign_unmap(hv, mapper, va: int) -> int:
+    """Clear the L1 entry of `va` in `mapper`'s current address space (what
+    munmap of a privcmd mapping does); 0 or the negative errno."""
+    call = _as_kernel_of(hv, mapper)
+    where = guest_l1(call, va)
+    if where is None:
+        return -EINVAL
+    return _pt_update(call, mapper, mapper, (where[0] << PAGE_SHIFT) + where[1] * ENTRY_BYTES, 0, False)
+
+
+def domain_frame(hv, domid: int, pfn: int) -> int | None:
+    """The machine frame behind page `pfn` of domain `domid` (the guest's
+    p2m, which the tools read), or None."""
+    d = hv.domains.get(domid)
+    return None if d is None else d.p2m.get(pfn)
+
+
+def read_frame(hv, domid: int, pfn: int, offset: int = 0, length: int = PAGE_SIZE) -> bytes | None:
+    """Bytes of page `pfn` of domain `domid`, as a privileged tool reads them
+    through a foreign mapping; None for a page the domain does not have or a
+    range outside the page (values a guest may have chosen: never an exception)."""
+    mfn = domain_frame(hv, domid, pfn)
+    if mfn is None or offset < 0 or length < 0 or offset + length > PAGE_SIZE:
+        return None
+    return hv.mem.read((mfn << PAGE_SHIFT) + offset, length)
+
+
+def write_frame(hv, domid: int, pfn: int, data: bytes, offset: int = 0) -> bool:
+    """Write into page `pfn` of domain `domid` through a (notional) foreign
+    mapping; False, and nothing written, for a page it does not have or a
+    range outside the page."""
+    mfn = domain_frame(hv, domid, pfn)
+    if mfn is None or offset < 0 or offset + len(data) > PAGE_SIZE:
+        return False
+    hv.mem.write((mfn << PAGE_SHIFT) + offset, bytes(data))
+    return True

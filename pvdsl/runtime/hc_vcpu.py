@@ -1,15 +1,17 @@
 """vcpu_op and the per-vCPU state hypercalls: set_trap_table, stack_switch,
 fpu_taskswitch, set/get_debugreg, update_descriptor, set_gdt,
-set_segment_base, set_callbacks, callback_op, nmi_op (xen/common/domain.c,
-arch/x86/pv/*.c, arch/x86/x86_64/mm.c)."""
+set_segment_base, set_callbacks, callback_op, nmi_op, and iret, which the
+emulated vCPU carries out (traps.py) (xen/common/domain.c, arch/x86/pv/*.c,
+arch/x86/x86_64/mm.c)."""
 
 from __future__ import annotations
 
+from .descriptors import check_descriptor, descriptor_base, load_data_segment
 from .domain import INVALID_MFN
 from .errors import EEXIST, EINVAL, ENODEV, ENOENT, ENOSYS, EPERM, ETIME
 from .hcall import hypercall
 from .memory import PAGE_SHIFT, PAGE_SIZE, PGT_SEG_DESC, PGT_WRITABLE
-from .mm import check_descriptor, root_type
+from .mm import root_type
 
 MILLISECS = 1_000_000
 STIME_DELTA_MAX = (1 << 62) - 1
@@ -145,9 +147,17 @@ def set_trap_table(call) -> int:
         address = call.get(buf, "trap_info", "address")
         if address == 0:
             break
+        if not call.d.rt.canonical(address):
+            return -EINVAL
         v.trap_table[call.get(buf, "trap_info", "vector")] = (
-            call.get(buf, "trap_info", "flags"), call.get(buf, "trap_info", "cs"), address)
+            call.get(buf, "trap_info", "flags"), _guest_code_selector(call.d, call.get(buf, "trap_info", "cs")),
+            address)
     return 0
+
+
+def _guest_code_selector(d, sel: int) -> int:
+    """fixup_guest_code_selector: an RPL below the guest kernel's ring is raised to it."""
+    return sel if sel & 3 >= d.rt.guest_ring else (sel & ~3) | d.rt.guest_ring
 
 
 @hypercall("stack_switch")
@@ -201,6 +211,10 @@ def get_debugreg(call) -> int:
 # ---- descriptors ----
 @hypercall("update_descriptor")
 def update_descriptor(call) -> int:
+    """do_update_descriptor: one descriptor, checked by check_descriptor and
+    stored as Xen fixes it up, into a frame of the caller's. A frame that is
+    (or was last) typed as a descriptor page stays one; any other must be
+    one the guest may write."""
     ma, desc = call.a["ma"], call.a["desc"]
     hv, d = call.hv, call.d
     fixed = check_descriptor(d, desc)
@@ -209,17 +223,24 @@ def update_descriptor(call) -> int:
     mfn = ma >> PAGE_SHIFT
     if not hv.mm.get_page(mfn, d):
         return -EINVAL
-    ptype = PGT_SEG_DESC if hv.mem.ptype[mfn] == PGT_SEG_DESC and hv.mem.tcount[mfn] else PGT_WRITABLE
-    rc = hv.mm.get_page_type(mfn, ptype, d)
+    mem = hv.mem
+    # A descriptor page whose validation failed has no type in Xen.
+    seg_desc = mem.ptype[mfn] == PGT_SEG_DESC and (mem.tcount[mfn] or mem.validated[mfn])
+    rc = hv.mm.get_page_type(mfn, PGT_SEG_DESC if seg_desc else PGT_WRITABLE, d)
     if rc == 0:
-        hv.mem.set_u64(ma, fixed)
+        mem.set_u64(ma, fixed)
         hv.mm.put_page_type(mfn)
+        call.log("update_descriptor", ma=ma, desc=fixed)
     hv.mm.put_page(mfn)
     return rc and -EINVAL
 
 
 @hypercall("set_gdt")
 def set_gdt(call) -> int:
+    """pv_set_gdt: up to 14 frames of descriptors (every one checked when a
+    frame is first typed as a descriptor page) become the vCPU's GDT; the
+    old frames are released. Segment registers keep what they loaded until
+    they are reloaded (the emulated vCPU checks the new table then)."""
     hv, d, v = call.hv, call.d, call.v
     entries = call.a["entries"]
     if entries > call.c("FIRST_RESERVED_GDT_ENTRY"):
@@ -242,7 +263,6 @@ def set_gdt(call) -> int:
     return 0
 
 
-
 # ---- segment bases and callbacks ----
 @hypercall("set_segment_base")
 def set_segment_base(call) -> int:
@@ -263,17 +283,51 @@ def set_segment_base(call) -> int:
             v.cpu.sync_segment_bases()
         return 0
     if which == c("SEGBASE_GS_USER_SEL"):
-        return 0
+        return _load_user_gs(call, base & 0xFFFF)
     return -EINVAL
+
+
+def _load_user_gs(call, requested: int) -> int:
+    """SEGBASE_GS_USER_SEL: Xen loads the user %gs selector itself, in ring
+    0 with RPL 3 forced on a non-null one, from the vCPU's GDT or LDT, and
+    keeps the base the descriptor gives as the user GS base. A selector that
+    faults is replaced by the null one (base 0) and the hypercall still
+    succeeds: Xen never fails it (Linux would BUG())."""
+    hv, d, v = call.hv, call.d, call.v
+    selector = requested | 3 if requested > 3 else 0
+    base, why = 0, ""
+    if selector:
+        space = hv.space(d.rt.name)
+        ldt_base, ldt_entries = v.ldt
+        check = load_data_segment(hv.mem, d.rt, v.guest_table, selector, 0, (space.gdt_window(v), space.gdt_limit()),
+                                  (ldt_base, ldt_entries * 8 - 1))
+        if check.ok:
+            base = descriptor_base(check.desc)
+        else:
+            selector, why = 0, check.reason
+    v.gs_base_user = base
+    call.log("load_user_gs", requested=requested, selector=selector, base=base, refused=why)
+    return 0
 
 
 @hypercall("set_callbacks")
 def set_callbacks(call) -> int:
+    """Each callback registered as CALLBACKOP_register would (a 64-bit
+    non-canonical address is refused there); the result is always 0."""
     c, a = call.c, call.a
-    call.v.callbacks[c("CALLBACKTYPE_event")] = a["event_address"]
-    call.v.callbacks[c("CALLBACKTYPE_failsafe")] = a["failsafe_address"]
-    if "syscall_address" in a:
-        call.v.callbacks[c("CALLBACKTYPE_syscall")] = a["syscall_address"]
+    for kind in ("event", "failsafe", "syscall"):
+        if f"{kind}_address" in a:
+            _register_callback(call, c(f"CALLBACKTYPE_{kind}"), a[f"{kind}_address"], a.get(f"{kind}_selector"))
+    return 0
+
+
+def _register_callback(call, type_: int, address: int, cs: int | None) -> int:
+    """cs: the selector of a far-pointer callback (a 32-bit guest's xen_callback_t)."""
+    if not call.d.rt.canonical(address):
+        return -EINVAL
+    call.v.callbacks[type_] = address
+    if cs is not None:
+        call.v.callback_cs[type_] = _guest_code_selector(call.d, cs & 0xFFFF)
     return 0
 
 
@@ -289,9 +343,10 @@ def callback_op(call) -> int:
         type_ = call.get(buf, "callback_register", "type")
         if type_ not in types:
             return -EINVAL
-        path = "address.eip" if call.d.rt.word == 4 else "address"
-        call.v.callbacks[type_] = call.get(buf, "callback_register", path)
-        return 0
+        if call.abi.field("callback_register", "address").type in call.abi.structs:  # {cs, eip}
+            return _register_callback(call, type_, call.get(buf, "callback_register", "address.eip"),
+                                      call.get(buf, "callback_register", "address.cs"))
+        return _register_callback(call, type_, call.get(buf, "callback_register", "address"), None)
     if cmd == c("CALLBACKOP_unregister"):
         buf = call.read_struct(arg, "callback_unregister")
         if call.get(buf, "callback_unregister", "type") != c("CALLBACKTYPE_nmi"):
@@ -299,6 +354,17 @@ def callback_op(call) -> int:
         call.v.callbacks.pop(c("CALLBACKTYPE_nmi"), None)
         return 0
     return -ENOSYS
+
+
+@hypercall("iret")
+def iret(call) -> int:
+    """HYPERVISOR_iret reads its frame from the guest stack at the caller's
+    stack pointer: it needs the vCPU's registers, so the emulated vCPU does
+    it (traps.py). Driven without one, the model has no frame to read."""
+    cpu = call.v.cpu
+    if cpu is None or cpu.traps is None:
+        return -ENOSYS
+    return cpu.traps.hypercall_iret()
 
 
 @hypercall("nmi_op")

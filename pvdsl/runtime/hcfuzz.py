@@ -6,7 +6,8 @@ shared_info, machine addresses of page-table entries, guest pointers into a
 scratch area, Xen's range, unmapped and non-canonical addresses, command
 numbers, domain ids, ports) mixed with arbitrary words. The scratch area is
 refilled from the same pool, so the structs the hypercalls read hold
-plausible fields too. After every batch the caller checks the model's
+plausible fields too; both domains have written a few grant entries, so
+grant_table_op meets live grants. After every batch the caller checks the model's
 invariants (Hypervisor.check_invariants).
 """
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import random
 
 from .builder import MIB, build_pv_domain
+from .grant_table import grant_access, grant_table
 from .hypervisor import Hypervisor
 from .memory import PAGE_SIZE
 
@@ -42,6 +44,7 @@ class FuzzHost:
                              for i in range(SCRATCH_PAGES)]
         self.word = self.domu.rt.word
         self.v = self.domu.vcpus[0]
+        self._grants()
         self.pool = self._pool()
         from .hcall import HANDLERS
 
@@ -49,6 +52,28 @@ class FuzzHost:
         modelled = [h.number for h in self.domu.abi.hypercalls.values() if h.name in HANDLERS]
         # Mostly hypercalls the model implements; now and then any other number.
         self.numbers = modelled * 6 + every + [11, 43, 64, 127, 4096]
+
+    def _grants(self) -> None:
+        """Grant entries the guests would have written, so that random maps
+        and copies meet live grants as well as bad refs: the domU grants
+        frames to itself and to dom0 (one read-only, one of its page
+        tables), dom0 grants two of its frames to the domU."""
+        d, k = self.domu, self.domu.kernel
+        own = sorted(d.p2m.values())
+        table = d.p2m[k.pt_pfns[-1]]
+        for ref, (domid, mfn, ro) in enumerate([(1, own[-1], False), (1, own[-2], True), (0, own[-3], False),
+                                                (1, table, True), (1, own[-5], False), (1, self.scratch_mfns[1], False)]):
+            grant_access(self.hv, d, ref, domid, mfn, ro)
+        dom0_own = sorted(self.dom0.p2m.values())
+        for ref, mfn in enumerate(dom0_own[-2:]):
+            grant_access(self.hv, self.dom0, ref, 1, mfn)
+        # Where maps land: the last pages of the boot mapping, by address and
+        # by the machine address of their L1 entry (GNTMAP_contains_pte).
+        from .paging import walk
+
+        self.grant_vas = [k.v_end - 4096 * j for j in (1, 2)]
+        self.grant_ptes = [walk(self.hv.mem, d.rt, k.root_mfn, va).tables[-1] + d.rt.indices(va)[-1] * 8
+                           for va in self.grant_vas]
 
     def _pool(self) -> list[int]:
         d, k, rt, c = self.domu, self.domu.kernel, self.domu.rt, self.domu.abi.c
@@ -60,7 +85,9 @@ class FuzzHost:
                 c("DOMID_XEN"), c("DOMID_INVALID"), 0x200, 1 << 12, 1 << 20]
         vals += own[:8] + own[-8:] + tables + [d.shared_info_mfn, self.hv.mem.nframes, self.hv.mem.nframes + 5]
         vals += sorted(self.dom0.p2m.values())[:4] + sorted(self.hv.xen_pages)[:4]
-        vals += [t << 12 | (i * 8) | cmd for t in tables for i in (0, 1, 511) for cmd in (0, 1, 2)]
+        vals += grant_table(self.hv, d).frames + grant_table(self.hv, self.dom0).frames
+        self.pte_maddrs = [t << 12 | (i * 8) for t in tables for i in (0, 1, 511)]
+        vals += [ma | cmd for ma in self.pte_maddrs for cmd in (0, 1, 2)]
         vals += [m << 12 | 0x63 for m in own[-4:]] + [m << 12 | 0x61 for m in tables] + [tables[0] << 12 | 0x67]
         vals += [self.scratch + off for off in (0, 8, 16, 64, 1024, PAGE_SIZE - 4, PAGE_SIZE, 2 * PAGE_SIZE - 8)]
         vals += [k.virt_base, k.pt_va, k.p2m_va, k.start_info_va, k.v_end - 4096, k.v_end, k.v_end + 4096]
@@ -98,6 +125,19 @@ class FuzzHost:
             v = rng.randrange(0, 10)
         elif n in ("vcpu", "vcpuid"):
             v = rng.randrange(0, 3)
+        elif n in ("ref", "ref_a", "ref_b", "handle"):
+            v = rng.choice([rng.randrange(0, 8), rng.randrange(0, 8), 511, 512, 1 << 20])
+        elif n == "host_addr":
+            k = d.kernel
+            # a page of the kernel, an entry's machine address (GNTMAP_contains_pte), anything
+            v = rng.choice([k.v_end - 4096, k.virt_base + 4096 * rng.randrange(1, 16), rng.choice(self.pte_maddrs),
+                            0, self.value(rng)])
+        elif n == "flags":
+            v = rng.randrange(0, 32) if rng.random() < 0.8 else self.value(rng)
+        elif n in ("len", "length"):
+            v = rng.choice([0, 8, 64, 4096, 4097])
+        elif n == "version":
+            v = rng.randrange(0, 4)
         elif n in ("mfn", "gmfn", "src_mfn", "gpfn"):
             v = rng.choice(self.pool[-80:] + sorted(d.p2m.values())[-16:])
         elif n in ("extent_start", "ports", "vcpumask", "buffer", "frame_list", "h", "v", "p", "idxs"):
@@ -149,12 +189,28 @@ class FuzzHost:
         "physdev_op": {5: "physdev_irq_status_query", 6: "physdev_set_iopl", 7: "physdev_set_iobitmap",
                        12: "physdev_eoi", 17: "physdev_pirq_eoi_gmfn", 23: "physdev_get_free_pirq",
                        28: "physdev_pirq_eoi_gmfn"},
+        "grant_table_op": {0: "gnttab_map_grant_ref", 1: "gnttab_unmap_grant_ref", 2: "gnttab_setup_table",
+                           5: "gnttab_copy", 6: "gnttab_query_size", 8: "gnttab_set_version",
+                           9: "gnttab_get_status_frames", 10: "gnttab_get_version", 11: "gnttab_swap_grant_ref"},
     }
 
     def structured_call(self, rng: random.Random) -> tuple[int, list[int]]:
         abi, c = self.domu.abi, self.domu.abi.c
-        name = rng.choice(list(self.STRUCTS) + ["mmu_update", "mmuext_op", "update_va_mapping", "multicall"])
+        # grant_table_op twice: its map/unmap pairs need a few tries to meet.
+        name = rng.choice(list(self.STRUCTS) + ["mmu_update", "mmuext_op", "update_va_mapping", "multicall",
+                                                "grant_table_op"])
         number = abi.hypercalls[name].number
+        if name == "grant_table_op":
+            # An array of 0-3 ops (setup_table and query_size want exactly
+            # one), most of them plausible; map, unmap and copy most often.
+            ops = self.STRUCTS[name]
+            cmd = rng.choice([0, 0, 1, 1, 5, 5] + list(ops))
+            count = rng.choice([0, 1, 1, 2, 3])
+            for i in range(count):
+                self.fill_struct(rng, ops[cmd], i * abi.size(ops[cmd]))
+                if rng.random() < 0.7:
+                    self._plausible_grant_op(rng, ops[cmd], i * abi.size(ops[cmd]))
+            return number, [cmd, self.scratch, count, 0, 0]
         if name in self.STRUCTS:
             cmd, struct_name = rng.choice(list(self.STRUCTS[name].items()))
             self.fill_struct(rng, struct_name)
@@ -180,6 +236,41 @@ class FuzzHost:
         for i in range(3):
             self.fill_struct(rng, "multicall_entry", i * size)
         return number, [self.scratch, rng.randrange(0, 4), 0, 0, 0]
+
+    def _plausible_grant_op(self, rng: random.Random, struct_name: str, at: int) -> None:
+        """Overwrite the fields that decide whether a grant op gets far: a
+        live grant (the domU's refs 0-5 granted to itself, dom0's 0-1), a
+        host address whose L1 entry exists, a handle a map may have returned."""
+        abi, c, mem = self.domu.abi, self.domu.abi.c, self.hv.mem
+        mfn = self.scratch_mfns[0]
+        if mem.owner[mfn] != self.domu.domid or mem.ptype[mfn] not in (0, 5):
+            return
+        base = (mfn << 12) + at
+        buf = bytearray(mem.read(base, abi.size(struct_name)))
+        i = rng.randrange(len(self.grant_vas))
+        contains_pte = rng.random() < 0.3
+        host = self.grant_ptes[i] if contains_pte else self.grant_vas[i]
+        dom = rng.choice([1, 1, 0])
+        ref = rng.randrange(0, 6) if dom else rng.randrange(0, 2)
+        if struct_name == "gnttab_map_grant_ref":
+            flags = c("GNTMAP_host_map") | rng.choice([0, 0, c("GNTMAP_readonly"), c("GNTMAP_device_map")])
+            flags |= c("GNTMAP_contains_pte") if contains_pte else 0
+            fields = {"dom": dom, "ref": ref, "flags": flags, "host_addr": host}
+        elif struct_name == "gnttab_unmap_grant_ref":
+            host = rng.choice([self.grant_vas[i], self.grant_ptes[i]])  # the map's flags say which it is
+            live = sorted(grant_table(self.hv, self.domu).maptrack)  # the handles the guest holds
+            fields = {"handle": rng.choice(live or [0]) if rng.random() < 0.8 else rng.randrange(0, 4),
+                      "host_addr": host, "dev_bus_addr": 0}
+        elif struct_name == "gnttab_copy":
+            fields = {"flags": rng.randrange(0, 4), "len": rng.choice([8, 64, 4096]), "source.offset": 0,
+                      "dest.offset": rng.choice([0, 64]), "source.domid": rng.choice([dom, c("DOMID_SELF")]),
+                      "dest.domid": rng.choice([dom, c("DOMID_SELF")]), "source.u.ref": ref,
+                      "dest.u.ref": rng.randrange(0, 6)}
+        else:
+            return
+        for path, value in fields.items():
+            abi.put(buf, struct_name, path, value)
+        mem.write(base, bytes(buf))
 
     def random_batch(self, rng: random.Random, n: int) -> list[tuple[int, list[int], int]]:
         """n random hypercalls (after refilling the scratch area); returns what was called."""

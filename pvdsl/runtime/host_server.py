@@ -6,6 +6,11 @@ memory, builds a new PV domain on the same host, loads the backend into it
 and boots it by running the default workload; `destroy` gives every frame
 the domain held back to the heap.
 
+The host also runs xenstored (xs_host.py): each domain gets what xl writes
+for it and its store ring is served; the tools reach the store through a
+second Unix socket (`--xenstore-socket`, by default next to the host's own:
+<dir>/<stem>-xenstore.sock), the one to put in $XENSTORED_PATH.
+
 Protocol: one JSON object per line each way. Request {"op": OP, ...};
 response {"ok": true, ...} or {"ok": false, "error": MESSAGE, "field": NAME}
 ("field" names the request field at fault, when there is one). Ops: ping,
@@ -91,6 +96,11 @@ class Host:
         self.dom0 = build_pv_domain(self.hv, "x86_64", dom0_memory, 0, True, kernel_bytes=1 * MIB)
         self.dom0.name = "Domain-0"
         self.dom0_memory = dom0_memory
+        from .xs_host import HostXenstore
+
+        self.xenstore = HostXenstore(self.hv)
+        self.xenstore_path: str | None = None
+        self.lock = self.xenstore.lock  # requests, guests' rings and store sockets take turns
         self.vms: dict[str, VM] = {}
         self.next_domid = 1
 
@@ -99,7 +109,7 @@ class Host:
         mem = self.hv.mem
         return {"total_frames": mem.nframes, "free_frames": mem.free_frames,
                 "total_mib": mem.nframes * 4096 >> 20, "free_mib": mem.free_frames * 4096 >> 20,
-                "domains": len(self.hv.domains), "pid": os.getpid()}
+                "domains": len(self.hv.domains), "pid": os.getpid(), "xenstore": self.xenstore_path}
 
     def create(self, req: dict) -> dict:
         from ..arch import TARGETS
@@ -107,6 +117,7 @@ class Host:
         from .report import format_text, summary
         from .session import SpecError, build_backends
         from .workload import Runner, WorkloadError, default_workload, parse
+        from .xs_store import XsError
 
         name = _field(req, "name", str)
         if not NAME_RE.match(name):
@@ -158,6 +169,11 @@ class Host:
         guest.name = name
         self.next_domid += 1
         try:
+            self.xenstore.domain_created(guest, name, memory, vcpus)
+        except XsError as err:
+            self._free_domain(guest)
+            raise RequestError(f"cannot register the domain in xenstore: {err}", "name") from None
+        try:
             machine = _DomainMachine(self.hv, b, guest, self.dom0, budget=1_000_000, timeout=5.0)
             wl = default_workload(machine)
             outcome = Runner(machine, "<default workload>").run(parse(wl, "default"))
@@ -205,6 +221,7 @@ class Host:
         shared_info) and Xen's per-domain frames (stacks, per-domain tables)."""
         from . import hc_evtchn
 
+        self.xenstore.domain_destroyed(d.domid)
         hv, mem = self.hv, self.hv.mem
         for port in list(d.evtchns):
             try:
@@ -287,7 +304,8 @@ def respond(host: Host, line: bytes) -> tuple[dict, bool]:
     try:
         if isinstance(req, dict) and req.get("op") == "stop":
             return {"ok": True, "stopping": True}, True
-        out = host.handle(req)
+        with host.lock:
+            out = host.handle(req)
         return {"ok": True, **out}, False
     except RequestError as err:
         return _error(str(err), err.field), False
@@ -307,8 +325,11 @@ def _socket_in_use(path: str) -> bool:
         s.close()
 
 
-def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr) -> int:
-    """Serve requests on the Unix socket at `path` until a `stop` request."""
+def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr, xenstore_path: str | None = None) -> int:
+    """Serve requests on the Unix socket at `path` until a `stop` request;
+    xenstore on `xenstore_path` (default: next to `path`)."""
+    from .xs_host import default_xenstore_path
+
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     if p.exists() or p.is_symlink():
@@ -325,8 +346,18 @@ def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr) -> in
         return 1
     os.chmod(path, 0o600)
     srv.listen(16)
+    host.xenstore_path = xenstore_path or default_xenstore_path(path)
+    try:
+        host.xenstore.serve(host.xenstore_path)
+    except OSError as err:
+        print(f"pvdsl host: error: cannot serve xenstore at {host.xenstore_path}: {err}", file=log)
+        srv.close()
+        os.unlink(path)
+        return 1
     print(f"pvdsl host: listening at {path} (pid {os.getpid()}, "
           f"{host.hv.mem.nframes * 4096 >> 20}M machine memory)", file=log, flush=True)
+    print(f"pvdsl host: xenstore at {host.xenstore_path} (XENSTORED_PATH for the xenstore tools)",
+          file=log, flush=True)
     if ready:
         ready()
     stop = False
@@ -340,6 +371,7 @@ def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr) -> in
         pass
     finally:
         srv.close()
+        host.xenstore.stop()
         try:
             os.unlink(path)
         except FileNotFoundError:

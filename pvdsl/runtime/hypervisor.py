@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 
-from . import hc_evtchn, hc_memory, hc_misc, hc_mmu, hc_platform, hc_sched, hc_vcpu  # noqa: F401 (registration)
+from . import hc_evtchn, hc_grant, hc_memory, hc_misc, hc_mmu, hc_platform, hc_sched, hc_vcpu  # noqa: F401 (registration)
 from .archinfo import RT
 from .domain import INVALID_MFN, Domain, VCpu
 from .errors import EFAULT, ENOSYS, EPERM, GuestFault, RuntimeSetupError
@@ -43,6 +43,14 @@ class Hypervisor:
         self.stats: dict[int, Counter] = {}
         self.events: deque = deque(maxlen=log_limit)
         self.hypercall_count = 0
+        # An observer of every hypercall (the fuzzer's recorder): None, or an
+        # object with enter(v, number, raw) and leave(v, number, raw, rc).
+        self.trace = None
+        # In-host services: daemons of dom0 user space bound to an event
+        # channel (xenstored). (domid, port) -> callable; an event sent to that
+        # port goes to the service instead of dom0's pending bits, as the dom0
+        # kernel's evtchn driver hands it to the daemon.
+        self.services: dict[tuple[int, int], object] = {}
         self._t0 = time.monotonic_ns()
 
     def now_ns(self) -> int:
@@ -174,6 +182,8 @@ class Hypervisor:
         d = v.domain
         info = d.abi.by_number.get(number)
         self.hypercall_count += 1
+        if self.trace is not None:
+            self.trace.enter(v, number, raw)
         if info is None:
             name, rc = f"#{number}", -ENOSYS
         else:
@@ -190,6 +200,8 @@ class Hypervisor:
                 except GuestFault:
                     rc = -EFAULT
         self.stats[d.domid][(name, rc)] += 1
+        if self.trace is not None:
+            self.trace.leave(v, number, raw, rc)
         return rc
 
     def hypercall_arg_count(self, d: Domain, number: int) -> int:

@@ -27,6 +27,7 @@ from elftools.elf.sections import SymbolTableSection
 
 from ..target.objects import PVPATCH_SECTION, record_layout
 from ..target.patches import CALL_SITE_BYTES
+from . import libstubs
 from .errors import LoadError
 from .memory import PAGE_SHIFT, PAGE_SIZE
 
@@ -76,6 +77,7 @@ class LoadedBackend:
     percpu: dict[str, int] = field(default_factory=dict)  # name -> offset in the percpu area
     percpu_areas: list[int] = field(default_factory=list)
     percpu_link: int = 0
+    library: dict[str, int] = field(default_factory=dict)  # kernel library routines placed for the object
 
     def percpu_va(self, name: str, vcpu: int = 0) -> int:
         return self.percpu_areas[vcpu] + self.percpu[name]
@@ -107,6 +109,7 @@ class _Image:
         self.va: dict[int, int] = {}  # section index -> address
         self.bytes: dict[int, bytearray] = {}
         self.names: dict[int, str] = {}
+        self.library: dict[str, int] = {}  # kernel library routine -> where this load placed it
         for i, sec in enumerate(self.elf.iter_sections()):
             if sec["sh_flags"] & SH_FLAGS.SHF_ALLOC and sec["sh_size"]:
                 self.names[i] = sec.name
@@ -144,7 +147,12 @@ class _Image:
             if self.d.native or not self.d.kernel.hypercall_page_va:
                 raise LoadError(f"{self.name}: needs 'hypercall_page', but a native machine has no hypervisor")
             return self.d.kernel.hypercall_page_va
-        raise LoadError(f"{self.name}: undefined symbol '{name}' (the runtime provides only 'hypercall_page')")
+        if libstubs.provides(name):
+            if name not in self.library:
+                self.library[name] = libstubs.install(self.d, name)
+            return self.library[name]
+        raise LoadError(f"{self.name}: undefined symbol '{name}' (the runtime provides 'hypercall_page' and "
+                        f"the kernel library: {', '.join(sorted(libstubs.KERNEL_LIBRARY))})")
 
     def relocate(self, addrs: list[int | None], names: list[str]) -> int:
         how = RELOCS.get(self.machine, {})
@@ -206,6 +214,7 @@ def load_object(hv, d, data: bytes, manifest: dict, signatures: dict | None = No
     lb = LoadedBackend(d, manifest.get("backend", ""), manifest.get("target", ""))
     lb.sections = {img.names[i]: va for i, va in img.va.items()}
     lb.symbols = by_name
+    lb.library = dict(img.library)
     word = d.rt.word
     data_of = {img.names[i]: (img.va[i], img.bytes[i]) for i in img.va}
     for table, entries in manifest.get("tables", {}).items():
@@ -316,7 +325,7 @@ def _set_percpu_base(hv, d, v, cpu, base: int) -> None:
     if d.native:
         if cpu is not None:
             cpu.set_native_gdt_entry(GDT_ENTRY_PERCPU, desc)
-            cpu.load_fs(selector)
+            _load_percpu_selector(cpu, selector)
         return
     # The GDT frame must not be mapped writable anywhere (Xen types it as a
     # descriptor page): take a frame outside the boot mapping, as Linux
@@ -331,7 +340,12 @@ def _set_percpu_base(hv, d, v, cpu, base: int) -> None:
     if rc:
         raise LoadError(f"set_gdt for vcpu{v.vcpu_id} failed: {rc}")
     if cpu is not None:
-        cpu.load_fs(selector)
+        _load_percpu_selector(cpu, selector)
+
+
+def _load_percpu_selector(cpu, selector: int) -> None:
+    if not cpu.load_fs(selector):
+        raise LoadError(f"vcpu{cpu.v.vcpu_id}: the percpu segment {selector:#x} does not load into %fs")
 
 
 def _register_vcpu_info(hv, d, v, va: int) -> None:

@@ -132,15 +132,18 @@ class PageTypes:
             return _BASE_ALLOWED | _PAGE_GLOBAL | (_CACHE_ATTRS if d.privileged else 0)
         return _BASE_ALLOWED
 
-    def get_entry_refs(self, d, level: int, idx: int, e: int) -> int:
+    def get_entry_refs(self, d, level: int, idx: int, e: int, pg_owner=None) -> int:
+        """`d` owns the table (its flags rules apply); an L1 entry may map a
+        frame of `pg_owner` instead (a privileged caller's foreign mapping)."""
         if e & _FLAGS_MASK & ~self._allowed(d, level):
             return -EINVAL
         target = (e & ADDR_MASK) >> PAGE_SHIFT
         if level == 1:
-            if not self.get_page(target, d):
+            owner = d if pg_owner is None else pg_owner
+            if not self.get_page(target, owner):
                 return -EINVAL  # not the domain's frame
             if e & _PAGE_RW:
-                rc = self.get_page_type(target, PGT_WRITABLE, d)
+                rc = self.get_page_type(target, PGT_WRITABLE, owner)
                 if rc:
                     self.put_page(target)
                     return rc
@@ -196,9 +199,11 @@ class PageTypes:
             if e & _PAGE_PRESENT:
                 self.put_entry_refs(level, e)
 
-    def mod_entry(self, d, table_mfn: int, idx: int, new: int, preserve_ad: bool = False) -> int:
+    def mod_entry(self, d, table_mfn: int, idx: int, new: int, preserve_ad: bool = False, pg_owner=None) -> int:
         """Write entry `idx` of a validated page table of `d`, taking the
-        references the new entry needs and dropping the old entry's."""
+        references the new entry needs and dropping the old entry's. An L1
+        entry maps a frame of `pg_owner` when given (mmu_update's foreign
+        domain), while the flags rules stay those of `d`, the table's owner."""
         mem = self.mem
         ptype = mem.ptype[table_mfn]
         level = pt_level(ptype)
@@ -216,7 +221,7 @@ class PageTypes:
                     return -EINVAL
                 mem.set_u64(at, new)
                 return 0
-            rc = self.get_entry_refs(d, level, idx, new)
+            rc = self.get_entry_refs(d, level, idx, new, pg_owner)
             if rc:
                 return rc
         mem.set_u64(at, new)
@@ -240,18 +245,11 @@ class PageTypes:
 
 
 def check_descriptor(d, desc: int) -> int | None:
-    """Xen's check_descriptor: the descriptor with its DPL raised to the
-    guest kernel's ring, or None if a guest may not install it. A
-    not-present descriptor always faults, so it is safe; system descriptors
-    (call gates included) are refused by this model."""
-    b = desc >> 32
-    if not b & (1 << 15):
-        return desc
-    if not b & (1 << 12):
-        return None
-    if (b >> 13) & 3 < d.rt.guest_ring:
-        b = (b & ~(3 << 13)) | (d.rt.guest_ring << 13)
-    return (b << 32) | (desc & 0xFFFFFFFF)
+    """Xen's check_descriptor (descriptors.py): the descriptor as Xen
+    stores it, or None if a guest may not install it."""
+    from .descriptors import check_descriptor as xen_check_descriptor
+
+    return xen_check_descriptor(d, desc)
 
 
 def root_type(rt) -> int:

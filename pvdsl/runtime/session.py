@@ -153,10 +153,11 @@ class Machine:
         return ports
 
     # ---- values a workload can name ($cr3, $ptep ...) ----
-    SYMBOLS = ("cr3", "scratch", "scratch_ma", "va", "ptep", "pte_ma", "pte", "mfn", "pt")
+    SYMBOLS = ("cr0", "cr3", "cr4", "scratch", "scratch_ma", "va", "ptep", "pte_ma", "pte", "mfn", "pt")
 
     def symbol(self, name: str, vcpu: int = 0) -> int:
-        """Handy argument values: `cr3` the current root's machine address;
+        """Handy argument values: `cr0` / `cr4` what the vCPU's control
+        register holds; `cr3` the current root's machine address;
         `scratch` a zeroed, writable kernel page (`scratch_ma` its machine
         address); `va` a mapped kernel page nothing uses, `pte_ma` the machine
         address of the L1 entry that maps it and `ptep` the value a set_pte
@@ -167,6 +168,8 @@ class Machine:
         from .paging import translate, walk
 
         d, k, mem = self.guest, self.guest.kernel, self.hv.mem
+        if name in ("cr0", "cr4"):
+            return self.cpus[vcpu].control_register(int(name[2]))
         if name == "cr3":
             return d.vcpus[vcpu].guest_table << 12
         if name in ("scratch", "scratch_ma"):

@@ -14,6 +14,12 @@ an IDT, and then keeps the "previous exception" state that turns the next
 fault into a double fault; after any fault the vCPU is therefore reset to a
 context saved at boot (then cr3 and segment bases are re-applied from the
 model), which also guarantees that a faulting run leaves nothing behind.
+
+When the guest has a handler for the exception (set_trap_table), an upcall
+due for its event callback, or returns with HYPERVISOR_iret, the run goes on
+as under Xen (traps.py: bounce frames, iret): the vCPU stops and enters the
+new guest state as Xen's exit does, by an `iret` from Xen's ring-0 stub, from
+a ring-0 context saved at boot (so no exception is left in flight either).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from .archinfo import (CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER
 from .errors import RuntimeFault
 from .memory import PAGE_SHIFT
 from .paging import check_rights, walk
+from .traps import Delivery, page_fault_error_code
 
 VECTORS = {0: "divide error (#DE)", 1: "debug (#DB)", 3: "breakpoint (#BP)", 4: "overflow (#OF)",
            5: "bound range (#BR)", 6: "invalid opcode (#UD)", 7: "device not available (#NM)",
@@ -45,6 +52,8 @@ PRIVILEGED = {"cli", "sti", "hlt", "lgdt", "lidt", "lldt", "ltr", "lmsw", "clts"
               "sysret", "sysexit", "iret", "iretd", "iretq", "mov cr", "mov dr", "rdpmc"}
 XEN_HYPERCALL_VECTOR = 0x82
 DEBUG_CLOBBER = {8: 0xDEADBEEFDEADF00D, 4: 0xDEADF00D}
+SEGMENTS = {"cs": X.UC_X86_REG_CS, "ss": X.UC_X86_REG_SS, "ds": X.UC_X86_REG_DS, "es": X.UC_X86_REG_ES,
+            "fs": X.UC_X86_REG_FS, "gs": X.UC_X86_REG_GS}
 
 
 class _Watchdog:
@@ -75,16 +84,22 @@ class _Watchdog:
             self._fired.discard(token)
             return fired
 
+    def expired(self, token: int | None) -> bool:
+        with self._lock:
+            return token in self._fired
+
     def _loop(self) -> None:
+        # An expired run is stopped again every tick until it is disarmed:
+        # a run made of several emulations (bounces into guest handlers)
+        # must not lose a stop that came between two of them.
         while True:
             time.sleep(0.005)
             now = time.monotonic()
             with self._lock:
-                for token, (uc, deadline) in list(self._runs.items()):
+                for token, (uc, deadline) in self._runs.items():
                     if now >= deadline:
                         uc.emu_stop()
                         self._fired.add(token)
-                        del self._runs[token]
 
 
 WATCHDOG = _Watchdog()
@@ -125,7 +140,7 @@ class RegFile:
 
 
 class RunResult:
-    __slots__ = ("registers", "fault", "instructions", "hypercalls", "halts", "elapsed")
+    __slots__ = ("registers", "fault", "instructions", "hypercalls", "halts", "elapsed", "exceptions", "upcalls")
 
     def __init__(self):
         self.registers: dict[str, int] = {}
@@ -134,6 +149,8 @@ class RunResult:
         self.hypercalls: list[tuple[str, int]] = []
         self.halts = 0
         self.elapsed = 0.0
+        self.exceptions: list[tuple[int, int]] = []  # (vector, guest address) bounced into guest handlers
+        self.upcalls = 0  # event upcalls bounced into the guest's event callback
 
 
 class EmulatedCpu:
@@ -158,6 +175,10 @@ class EmulatedCpu:
         self._hypercalls: list[tuple[str, int]] | None = None
         self.percpu_selector = 0
         self.count_instructions = count_instructions
+        # Xen's returns into guest code (traps.py); `_xen_work` is set by a
+        # hook when Xen has something to do before the guest goes on.
+        self.traps = None if self.native else Delivery(self)
+        self._xen_work = False
         # Hooks first: unicorn applies a hook only to code translated after it.
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
         uc.hook_add(UC_HOOK_MEM_UNMAPPED, self._on_unmapped)
@@ -216,14 +237,17 @@ class EmulatedCpu:
         sp = space.write_iret_frame(v, landing, c("FLAT_KERNEL_CS"), EFLAGS_RESERVED1 | X86_EFLAGS_IF,
                                     self.d.kernel.stack_tops[v.vcpu_id], c("FLAT_KERNEL_SS"))
         uc.reg_write(rt.regs[rt.sp], sp)
+        # The guest's data selectors go in while still in ring 0 (a DPL-1
+        # segment is usable there too), so that the iret keeps them; every
+        # later exit to the guest starts from this context (_enter_guest).
+        for seg in (X.UC_X86_REG_DS, X.UC_X86_REG_ES):
+            uc.reg_write(seg, c("FLAT_KERNEL_DS"))
+        self._xen_exit = uc.context_save()
         self._fault = None
         uc.emu_start(space.stub_va, landing + 1, count=4)
         cs = uc.reg_read(X.UC_X86_REG_CS)
         if self._fault or uc.reg_read(rt.regs[rt.pc]) != landing + 1 or cs != c("FLAT_KERNEL_CS"):
             raise RuntimeError(f"entering the guest ring failed: cs {cs:#x}, {self._fault}")
-        if rt.word == 4:
-            for seg in (X.UC_X86_REG_DS, X.UC_X86_REG_ES):
-                uc.reg_write(seg, c("FLAT_KERNEL_DS"))
 
     def checkpoint(self) -> None:
         """Save the current state as the one to return to after a fault."""
@@ -243,16 +267,63 @@ class EmulatedCpu:
         self.uc.reg_write(X.UC_X86_REG_CR3, self.uc.reg_read(X.UC_X86_REG_CR3))
 
     def sync_segment_bases(self) -> None:
+        """Re-apply the segment state the model holds. i386 reloads %fs from
+        the descriptor tables as they are now: the guest may have changed
+        its GDT since the selector was loaded."""
         if self.rt.word == 8:
             self.uc.reg_write(X.UC_X86_REG_GS_BASE, self.v.gs_base_kernel)
             self.uc.reg_write(X.UC_X86_REG_FS_BASE, self.v.fs_base)
-        elif self.percpu_selector:
-            self.uc.reg_write(X.UC_X86_REG_FS, self.percpu_selector)
+        else:
+            self.load_fs(self.percpu_selector)
 
-    def load_fs(self, selector: int) -> None:
-        """i386: load %fs from the GDT (the percpu segment)."""
+    def load_fs(self, selector: int) -> bool:
+        """i386: load %fs from the GDT (the percpu segment). A selector the
+        CPU would refuse is never handed to unicorn (its reg_write would
+        raise the CPU fault outside the run loop and kill the process):
+        the null selector is loaded instead, as Xen's fixup does when it
+        reloads a guest's segment registers, and Xen's failsafe callback
+        bounce is reported. Returns whether `selector` was loaded."""
+        check = self._check_data_segment(selector) if selector & ~3 else None
+        if check is not None and not check.ok:
+            self._report_failed_reload("fs", check)
+            selector = 0
         self.uc.reg_write(X.UC_X86_REG_FS, selector)
         self.percpu_selector = selector
+        return check is None or check.ok
+
+    def _check_data_segment(self, selector: int):
+        """What loading non-null `selector` into a data segment register
+        would do now, read from the tables unicorn itself would read (GDTR,
+        LDTR, cr3, CPL). A loadable descriptor gets its accessed bit here,
+        as the CPU sets it: Xen maps GDT frames writable for the CPU, the
+        model's window is read-only, and unicorn would fault writing it."""
+        from .descriptors import load_data_segment
+
+        uc = self.uc
+        _sel, gdt_base, gdt_limit, _f = uc.reg_read(X.UC_X86_REG_GDTR)
+        _sel, ldt_base, ldt_limit, _f = uc.reg_read(X.UC_X86_REG_LDTR)
+        return load_data_segment(self.hv.mem, self.rt, uc.reg_read(X.UC_X86_REG_CR3) >> PAGE_SHIFT, selector,
+                                 uc.reg_read(X.UC_X86_REG_CS) & 3, (gdt_base, gdt_limit), (ldt_base, ldt_limit))
+
+    def _report_failed_reload(self, segment: str, check) -> None:
+        """Logged as `segment_reload_failed`. Under Xen, a guest segment
+        register that cannot be reloaded (load_segments) gets the null
+        selector and the vCPU is sent to its failsafe callback with the old
+        selectors in a frame; the model does not enter guest callbacks, so
+        the callback Xen would run (0: none registered, so the vCPU would
+        jump to address 0 and fault) is in the report. unicorn does not
+        fault on a memory access through a null selector in 32-bit mode (a
+        CPU raises #GP): later percpu accesses use base 0."""
+        details = {"segment": segment, "selector": check.selector, "vector": check.vector,
+                   "reason": check.reason, "descriptor_address": check.address, "loaded": 0}
+        if not self.native:
+            details["failsafe_callback"] = self.v.callbacks.get(self.d.abi.c("CALLBACKTYPE_failsafe"), 0)
+        self.hv.log(self.v, "segment_reload_failed", details)
+
+    def control_register(self, n: int) -> int:
+        """cr0, cr2, cr3 or cr4 as the emulated CPU holds it."""
+        regs = {0: X.UC_X86_REG_CR0, 2: X.UC_X86_REG_CR2, 3: X.UC_X86_REG_CR3, 4: X.UC_X86_REG_CR4}
+        return self.uc.reg_read(regs[n])
 
     def set_native_gdt_entry(self, index: int, desc: int) -> None:
         self.hv.mem.set_u64(self._native_gdt_maddr + 8 * index, desc)
@@ -285,15 +356,24 @@ class EmulatedCpu:
         try:
             args = [vals[r] for r in arg_regs]
             rc = self.hv.hypercall(self.v, nr, args)
+            if self._hypercalls is not None:
+                info = self.d.abi.by_number.get(nr)
+                self._hypercalls.append((info.name if info else f"#{nr}", rc))
+            traps = self.traps
+            if traps.pending is not None or traps.crash is not None:
+                # HYPERVISOR_iret: the whole register state comes from its frame.
+                self._xen_work = True
+                self.uc.emu_stop()
+                return
             out = {ret: rc & self.word_mask, **extra}
             if self.hv.clobber_args and rc != -38:
                 poison = DEBUG_CLOBBER[self.rt.word]
                 for r in arg_regs[:self.hv.hypercall_arg_count(self.d, nr)]:
                     out[r] = poison
             self.regs.write(out)
-            if self._hypercalls is not None:
-                info = self.d.abi.by_number.get(nr)
-                self._hypercalls.append((info.name if info else f"#{nr}", rc))
+            if traps.events_due():  # Xen's test_all_events on the way back
+                self._xen_work = True
+                self.uc.emu_stop()
         except BaseException as err:  # a bug in the model: stop, report, never crash the caller
             self._hook_error = err
             self.uc.emu_stop()
@@ -316,6 +396,61 @@ class EmulatedCpu:
         self._fault = ("unmapped", address)
         return False
 
+    # ---- Xen's returns into guest code ----
+    def guest_state(self) -> dict[str, int]:
+        """The registers Xen's exit to the guest loads, selectors included."""
+        state = self.regs.read()
+        for name, reg in SEGMENTS.items():
+            state[name] = self.uc.reg_read(reg)
+        return state
+
+    def _return_to_guest(self, status: int) -> int | None:
+        """Xen's side of a stop the guest caused: a bounce into its handler,
+        the state HYPERVISOR_iret restores, an event upcall. Returns where
+        emulation goes on (Xen's exit stub), or None to end the run (an
+        exception the guest has no handler for is reported as before)."""
+        fault = self._fault
+        if (status and status != UCC.UC_ERR_INSN_INVALID) or (fault is not None and fault[0] != "exception"):
+            return None
+        vector = 6 if status else fault[1] if fault is not None else None  # unicorn reports #UD as a status
+        state = self.traps.resume(vector, self._page_fault() if vector == 14 else None)
+        if state is None:
+            return None
+        self._fault, self._xen_work = None, False
+        return self._enter_guest(state)
+
+    def _page_fault(self) -> tuple[int, int]:
+        """(cr2, error code). unicorn does not report the error code: the
+        walk says whether the page was present, the instruction whether it
+        wrote (one that cannot be read is the fetch that faulted)."""
+        cr2 = self.uc.reg_read(X.UC_X86_REG_CR2)
+        w = walk(self.hv.mem, self.rt, self.uc.reg_read(X.UC_X86_REG_CR3) >> PAGE_SHIFT, cr2)
+        pc = self.uc.reg_read(self.rt.regs[self.rt.pc])
+        code = self.read_virtual(pc, 15)
+        insn = next(self.cs.disasm(code, pc), None) if code else None
+        return cr2, page_fault_error_code(w.maddr is not None, insn is not None and self._writes_memory(insn))
+
+    def _enter_guest(self, state: dict[str, int]) -> int:
+        """Xen's exit to the guest: an iret from its ring-0 stub, from the
+        context saved at boot. Returns the stub's address to start at."""
+        uc, rt = self.uc, self.rt
+        space = self.hv.space(rt.name)
+        uc.context_restore(self._xen_exit)
+        self.set_cr3(self.v.guest_table)
+        for name in ("ds", "es", "fs", "gs"):
+            selector, reg = state[name], SEGMENTS[name]
+            if selector != uc.reg_read(reg):
+                # Xen leaves these alone; only a descriptor that still loads
+                # can go back (unicorn would fault outside its run loop).
+                if selector & ~3 and not self._check_data_segment(selector).ok:
+                    selector = 0
+                uc.reg_write(reg, selector)
+        self.sync_segment_bases()
+        self.gprs.write_all([state[n] & 0xFFFFFFFFFFFFFFFF for n in self.gprs.names])
+        sp = space.write_iret_frame(self.v, state[rt.pc], state["cs"], state[rt.flags], state[rt.sp], state["ss"])
+        uc.reg_write(rt.regs[rt.sp], sp)
+        return space.stub_va
+
     # ---- running ----
     def run(self, entry: int, until: int, regs: dict[str, int] | list[int], budget: int = 1_000_000,
             timeout: float = 5.0, label: str = "", hypercalls: bool = True) -> RunResult:
@@ -326,6 +461,9 @@ class EmulatedCpu:
         self._fault, self._hook_error = None, None
         self._executed = 0
         self._hypercalls = res.hypercalls if hypercalls else None
+        self._xen_work = False
+        if self.traps is not None and self.traps.used:
+            self.traps.reset()
         if isinstance(regs, dict):
             self.gprs.write(regs)
         else:
@@ -334,18 +472,35 @@ class EmulatedCpu:
         token = WATCHDOG.arm(uc, timeout) if timeout else None
         t0 = time.perf_counter()
         pc, status = entry, 0
+        resumed = entries = 0  # resumed: this emulation starts with Xen's iret into the guest
         try:
             while True:
                 # Always with a count: unicorn then runs instruction-precise
                 # blocks, and a fault is raised once (without one, the first
                 # #PF after boot is re-raised and reported as a double fault).
                 uc._hook_exception = None
-                status = self._emu_start(uch, pc, until, 0, max(1, budget - self._executed) if budget else 1 << 62)
+                count = max(1, budget - self._executed) if budget else 1 << 62
+                status = self._emu_start(uch, pc, until, 0, count + resumed)
+                if resumed and self.count_instructions:
+                    self._executed -= 1  # Xen's iret is not the guest's
                 if uc._hook_exception is not None and self._hook_error is None:
                     self._hook_error = uc._hook_exception
                 res.registers = self.regs.read()
                 pc = res.registers[self.rt.pc]
-                if status or self._fault or self._hook_error or pc == until or not self.native:
+                if not self.native:
+                    if (status or self._fault is not None or self._xen_work) and self._hook_error is None:
+                        spent = self._executed if self.count_instructions else entries
+                        if (budget and spent >= budget) or WATCHDOG.expired(token):
+                            self._fault = None  # the limit ends the run, not what the guest did
+                            status = 0 if status == UCC.UC_ERR_INSN_INVALID else status
+                            break
+                        resume = self._return_to_guest(status)
+                        if resume is not None:
+                            pc, status, resumed = resume, 0, 1
+                            entries += 1
+                            continue
+                    break
+                if status or self._fault or self._hook_error or pc == until:
                     break
                 # Ring 0: unicorn stops after `hlt`. With interrupts on, an
                 # interrupt would wake the CPU: continue. With them off it never would.
@@ -360,6 +515,10 @@ class EmulatedCpu:
             fired = WATCHDOG.disarm(token) if token is not None else False
             res.elapsed = time.perf_counter() - t0
         res.instructions = self._executed
+        if self.traps is not None and self.traps.used:
+            res.exceptions, res.upcalls = list(self.traps.taken), self.traps.upcalls
+            if self.traps.crash is not None:
+                self._fault = ("crash",)
         if pc != until or status or self._fault or self._hook_error:
             res.fault = self._describe(label, pc, UcError(status) if status else None, fired, budget)
             self._reset_after_fault()
@@ -377,6 +536,11 @@ class EmulatedCpu:
             err = self._hook_error
             return RuntimeFault("internal", label, pc, f"hypervisor model error: {type(err).__name__}: {err}",
                                 code=code, disassembly=text, registers=regs)
+        if self.traps is not None and self.traps.crash is not None:
+            err = self.traps.crash
+            what = "domain crash (Xen's domain_crash)" if err.kind == "crash" else "not modelled"
+            return RuntimeFault(err.kind, label, pc, f"{what}: {err}", vector=self.traps.crash_vector, code=code,
+                                disassembly=text, registers=regs)
         kind, vector, cr2, msg = "exception", None, None, ""
         if self._fault and self._fault[0] == "exception":
             vector = self._fault[1]

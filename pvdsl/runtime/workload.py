@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from .archinfo import X86_EFLAGS_IF
 from .errors import RuntimeFault
 
 
@@ -106,15 +107,25 @@ def parse(text: str, name: str = "<workload>") -> list[Stmt]:
     return stack[0].body
 
 
+# Hooks Linux jumps to with a return frame on the stack (INTERRUPT_RETURN,
+# ENABLE_INTERRUPTS_SYSEXIT, USERGS_SYSRET) and that never return: the kernel
+# never calls them, so the default workload does not either.
+JUMPED_TO = frozenset({"pv_cpu_ops.iret", "pv_cpu_ops.irq_enable_sysexit", "pv_cpu_ops.irq_enable_syscall_ret"})
+
+
 def default_workload(machine) -> str:
     """Every hook of every table the backend fills, once, in slot order, with
-    arguments chosen from their names and types."""
+    arguments chosen from their names and types (not the hooks the kernel
+    only jumps to)."""
     lines = ["# default workload: every hook once, in slot order"]
     params = machine.built.params
     for table, entries in machine.built.manifest["tables"].items():
         for e in sorted(entries, key=lambda e: e["slot"]):
             name = f"{table}.{e['hook']}"
-            args = [_default_arg(machine, n, t) for n, t in params.get(name, [])]
+            if name in JUMPED_TO:
+                lines.append(f"# {name}: jumped to with a return frame, never called by the kernel")
+                continue
+            args = [_default_arg(machine, n, t, e["hook"]) for n, t in params.get(name, [])]
             lines.append(" ".join(["call", name, *args]))
     from .laws import laws_for
 
@@ -122,10 +133,17 @@ def default_workload(machine) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _default_arg(machine, name: str, type_: str) -> str:
+def _default_arg(machine, name: str, type_: str, hook: str = "") -> str:
     n = name.lower()
+    if hook in ("write_cr0", "write_cr4"):
+        return f"${hook[-3:]}"  # what the register holds: a kernel writes back what it read
+    if hook == "write_cr3" and machine.guest.native:
+        # The root's physical address. (Under Xen, Linux's cr3 is
+        # pseudo-physical, which $cr3, a machine address, is not: a `value`
+        # gets 0 below, what read_cr3 gives before the kernel loads a table.)
+        return "$cr3"
     if "flag" in n:
-        return "X86_EFLAGS_IF"
+        return "X86_EFLAGS_IF" if "X86_EFLAGS_IF" in machine.built.consts else hex(X86_EFLAGS_IF)
     if "cr3" in n or n in ("pgd", "root"):
         return "$cr3"
     if n in ("ptep", "pte_ptr", "pteptr"):

@@ -162,3 +162,121 @@ def test_help_texts(capsys):
             main_host(argv)
         assert e.value.code == 0
         assert "example" in capsys.readouterr().out
+
+
+# ---- pvdsl host start --background: a daemon, driven from other processes ----
+
+def _pvdsl(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pvdsl.cli", *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _wait_gone(pid: int, seconds: float = 10) -> bool:
+    from pvdsl.runtime.host_daemon import _alive
+
+    deadline = time.monotonic() + seconds
+    while _alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.fixture
+def daemons():
+    """Pids of the daemons a test started: whatever happens, none outlives it."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        if not _wait_gone(pid, 0):
+            os.kill(pid, 9)
+            _wait_gone(pid)
+
+
+def _started_pid(out: str) -> int:
+    import re
+
+    m = re.search(r"\bpid (\d+)\b", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def test_background_start_status_stop(tmp_path, daemons):
+    sock = str(tmp_path / "h.sock")
+    r = _pvdsl("host", "start", "--background", "--socket", sock, "--memory", "128M")
+    if "pid" in r.stdout:
+        daemons.append(_started_pid(r.stdout))
+    assert r.returncode == 0, r.stderr
+    pid = _started_pid(r.stdout)
+    assert f"listening at {sock}" in r.stdout
+    # It answers at once, it is its own session leader and nobody's child here.
+    assert request(sock, {"op": "ping"})["pid"] == pid
+    assert os.getsid(pid) == pid
+    with open(f"/proc/{pid}/stat") as f:
+        assert int(f.read().rsplit(")", 1)[1].split()[1]) != os.getpid()
+    log = tmp_path / "h.log"  # the default: next to the socket
+    assert f"listening at {sock} (pid {pid}" in log.read_text()
+    r = _pvdsl("host", "status", "--socket", sock)
+    assert r.returncode == 0 and f"pid {pid}" in r.stdout
+    r = _pvdsl("vm", "list", "--socket", sock)
+    assert r.returncode == 0 and "Domain-0" in r.stdout
+
+    # The socket belongs to a live host: a second start says so and leaves it alone.
+    r = _pvdsl("host", "start", "--background", "--socket", sock, "--memory", "128M")
+    assert r.returncode == 1 and "already listening" in r.stderr
+    assert request(sock, {"op": "ping"})["pid"] == pid
+
+    r = _pvdsl("host", "stop", "--socket", sock)
+    assert r.returncode == 0, r.stderr
+    assert not os.path.exists(sock)
+    assert _wait_gone(pid)
+    assert "pvdsl host: stopped" in log.read_text()
+
+
+def test_background_start_that_fails_is_reported(tmp_path, daemons):
+    sock, log = str(tmp_path / "h.sock"), tmp_path / "custom.log"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    # The xenstore socket cannot be created under a regular file: the host exits during startup.
+    r = _pvdsl("host", "start", "--background", "--socket", sock, "--memory", "128M", "--log", str(log),
+               "--xenstore-socket", str(blocker / "xs.sock"))
+    if "pid" in r.stderr:
+        daemons.append(_started_pid(r.stderr))
+    assert r.returncode == 1
+    assert "exited during startup" in r.stderr and "cannot serve xenstore" in r.stderr
+    assert "cannot serve xenstore" in log.read_text()
+    assert _wait_gone(_started_pid(r.stderr))
+    assert not os.path.exists(sock)
+
+
+def test_background_host_stops_cleanly_on_sigterm(tmp_path, daemons):
+    sock = str(tmp_path / "h.sock")
+    r = _pvdsl("host", "start", "--background", "--socket", sock, "--memory", "128M")
+    assert r.returncode == 0, r.stderr
+    pid = _started_pid(r.stdout)
+    daemons.append(pid)
+    os.kill(pid, 15)
+    assert _wait_gone(pid)
+    assert not os.path.exists(sock)
+
+
+def test_foreground_host_logs_to_the_log_file(tmp_path):
+    sock, log = str(tmp_path / "h.sock"), tmp_path / "fg.log"
+    proc = subprocess.Popen([sys.executable, "-m", "pvdsl.cli", "host", "start", "--socket", sock, "--memory", "128M",
+                             "--log", str(log)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not os.path.exists(sock):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        assert request(sock, {"op": "ping"})["pid"] == proc.pid
+        r = _pvdsl("host", "stop", "--socket", sock)
+        assert r.returncode == 0 and not os.path.exists(sock)
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0 and err == ""
+        text = log.read_text()
+        assert f"listening at {sock} (pid {proc.pid}" in text and "pvdsl host: stopped" in text
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

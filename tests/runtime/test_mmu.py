@@ -134,3 +134,99 @@ def test_pinning_and_types_are_tracked(xen):
     assert mem.pinned[root] and mem.ptype[root] == root_type(d.rt)
     if d.rt.levels == 4:
         assert mem.ptype[root] == PGT_L4
+
+
+# ---- foreign mappings: a privileged domain maps another's frames ----
+# (privcmd's IOCTL_PRIVCMD_MMAPBATCH, the save/restore tools), issued by
+# generated code on dom0's and the domU's emulated vCPUs (grantsupport.py).
+
+@pytest.mark.parametrize("dom0_arch, domu_arch", [("x86_64", "x86_64"), ("i386", "i386"), ("x86_64", "i386")])
+def test_dom0_maps_a_domu_frame_with_foreigndom(dom0_arch, domu_arch):
+    from grantsupport import PTE_RO, PTE_RW, Host
+
+    from pvdsl.runtime.errors import EINVAL, ESRCH
+
+    host = Host(dom0_arch, domu_arch)
+    d0, u, mem = host.dom0, host.domu, host.hv.mem
+    c = d0.c
+    page_va, mfn = u.page("domU page")
+    assert u.poke(page_va, 0xFEED) is None
+    h0, _ = d0.page("where dom0 maps it")
+    ptr = d0.pte_maddr(h0) | c("MMU_NORMAL_PT_UPDATE")
+    count, tcount = mem.count[mfn], mem.tcount[mfn]
+    assert d0.hypercall("mmu", "mmu_update", ptr, mfn << PAGE_SHIFT | PTE_RW, u.d.domid) == 0
+    # dom0's own loads and stores reach the domU's frame (with dom0's rules
+    # for the entry: a 64-bit dom0 runs in ring 3, whatever the domU is).
+    assert d0.peek(h0) == (0xFEED, None)
+    assert d0.poke(h0 + 8, 0xBEEF) is None and u.peek(page_va + 8) == (0xBEEF, None)
+    assert (mem.count[mfn], mem.tcount[mfn]) == (count + 1, tcount + 1)
+    assert host.invariants() == []
+    # The entry holds the references: clearing it gives them back.
+    assert d0.hypercall("mmu", "mmu_update", ptr, 0, c("DOMID_SELF")) == 0
+    assert (mem.count[mfn], mem.tcount[mfn]) == (count, tcount)
+    # A page table of the domU only read-only; cache attributes are dom0's to choose.
+    table = u.d.p2m[u.d.kernel.pt_pfns[-1]]
+    assert d0.hypercall("mmu", "mmu_update", ptr, table << PAGE_SHIFT | PTE_RW, u.d.domid) == -EINVAL
+    assert d0.hypercall("mmu", "mmu_update", ptr, table << PAGE_SHIFT | PTE_RO, u.d.domid) == 0
+    assert d0.hypercall("mmu", "mmu_update", ptr, mfn << PAGE_SHIFT | PTE_RW | 0x18, u.d.domid) == 0
+    # Not the named domain's frame, no such domain, itself by id.
+    own = d0.spare_mfn()
+    assert d0.hypercall("mmu", "mmu_update", ptr, own << PAGE_SHIFT | PTE_RW, u.d.domid) == -EINVAL
+    assert d0.hypercall("mmu", "mmu_update", ptr, mfn << PAGE_SHIFT | PTE_RW, 9) == -ESRCH
+    assert d0.hypercall("mmu", "mmu_update", ptr, own << PAGE_SHIFT | PTE_RW, d0.d.domid) == -ESRCH
+    # update_va_mapping_otherdomain does the same by virtual address.
+    assert d0.hypercall("set_va_other", "update_va_mapping_otherdomain", h0, mfn << PAGE_SHIFT | PTE_RW,
+                        u.d.domid) == 0
+    assert d0.peek(h0 + 8) == (0xBEEF, None)
+    assert d0.hypercall("mmu", "mmu_update", ptr, 0, c("DOMID_SELF")) == 0
+    assert host.invariants() == []
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "i386"])
+def test_a_domu_may_not_map_foreign_frames(arch):
+    from grantsupport import PTE_RW, Host
+
+    from pvdsl.runtime.errors import EINVAL, EPERM
+
+    host = Host(arch)
+    d0, u = host.dom0, host.domu
+    c = u.c
+    frame = d0.spare_mfn()
+    hu, _ = u.page("where the domU tries")
+    ptr = u.pte_maddr(hu) | c("MMU_NORMAL_PT_UPDATE")
+    assert u.hypercall("mmu", "mmu_update", ptr, frame << PAGE_SHIFT | PTE_RW, d0.d.domid) == -EPERM
+    assert u.hypercall("mmu", "mmu_update", ptr, frame << PAGE_SHIFT | PTE_RW, c("DOMID_SELF")) == -EINVAL
+    assert u.hypercall("set_va_other", "update_va_mapping_otherdomain", hu, frame << PAGE_SHIFT | PTE_RW,
+                       d0.d.domid) == -EPERM
+    assert u.peek(hu)[1] is None  # its own page is still mapped there
+    assert host.invariants() == []
+
+
+@pytest.mark.parametrize("arch", ["x86_64", "i386"])
+def test_host_side_foreign_mapping_helpers(arch):
+    from grantsupport import Host
+
+    from pvdsl.runtime.errors import EINVAL, EPERM, ESRCH
+    from pvdsl.runtime.hc_mmu import domain_frame, foreign_map, foreign_unmap, read_frame, write_frame
+
+    host = Host(arch)
+    hv, d0, u = host.hv, host.dom0, host.domu
+    page_va, mfn = u.page("domU page")
+    pfn = u.d.pfn_of[mfn]
+    assert domain_frame(hv, 1, pfn) == mfn and domain_frame(hv, 1, 1 << 40) is None and domain_frame(hv, 9, 0) is None
+    assert write_frame(hv, 1, pfn, (0xABCD).to_bytes(8, "little"), 64)
+    assert u.peek(page_va + 64) == (0xABCD, None)
+    assert u.poke(page_va + 72, 0x1234) is None
+    assert read_frame(hv, 1, pfn, 72, 8) == (0x1234).to_bytes(8, "little")
+    assert read_frame(hv, 1, pfn, 4090, 8) is None and read_frame(hv, 1, 1 << 40) is None
+    assert not write_frame(hv, 1, pfn, b"x" * 8, 4092) and not write_frame(hv, 9, pfn, b"x")
+    h0, _ = d0.page("where dom0 maps it")
+    assert foreign_map(hv, d0.d, 1, mfn, h0) == 0
+    assert d0.peek(h0 + 64) == (0xABCD, None)
+    assert foreign_map(hv, d0.d, 1, hv.mem.nframes + 3, h0) == -EINVAL
+    assert foreign_map(hv, d0.d, 9, mfn, h0) == -ESRCH
+    assert foreign_map(hv, u.d, 0, d0.spare_mfn(), u.page("x")[0]) == -EPERM
+    assert foreign_map(hv, d0.d, 1, mfn, d0.d.rt.xen_global_va) == -EINVAL
+    assert foreign_unmap(hv, d0.d, h0) == 0
+    assert d0.peek(h0)[1] is not None
+    assert host.invariants() == []

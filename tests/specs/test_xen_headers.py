@@ -33,7 +33,9 @@ REQUIRED_STRUCTS = (
     "evtchn_set_priority", "evtchn_op", "vcpu_register_vcpu_info", "physdev_apic", "xenfb_page",
     "xenfb_update", "xenfb_resize", "xenfb_refresh_period", "xenfb_out_event", "xenfb_in_event",
     "xenkbd_motion", "xenkbd_key", "xenkbd_position", "xenkbd_mtouch", "xenkbd_in_event",
-    "xenkbd_out_event", "xenkbd_page", "xenstore_domain_interface",
+    "xenkbd_out_event", "xenkbd_page", "xenstore_domain_interface", "grant_entry_v1", "gnttab_setup_table",
+    "gnttab_query_size", "gnttab_map_grant_ref", "gnttab_unmap_grant_ref", "gnttab_copy", "gnttab_set_version",
+    "gnttab_get_version",
 )
 
 # Hypercalls Xen refuses to an unprivileged domain under its default (dummy

@@ -43,6 +43,7 @@ INCLUDES = (
     "xen.h",                    # also arch-x86/xen.h and xen-x86_32.h / xen-x86_64.h
     "arch-x86/xen-mca.h",
     "memory.h",
+    "grant_table.h",
     "event_channel.h",
     "sched.h",
     "vcpu.h",
@@ -93,7 +94,8 @@ EXTRA_HYPERCALLS = {"mca": "arch-x86/xen-mca.h"}
 # Constant families the issue asks for: every guest-visible object-like macro
 # of these prefixes must be in the spec.
 REQUIRED_CONST_PREFIXES = ("XENMEM_", "MMUEXT_", "SCHEDOP_", "SHUTDOWN_", "EVTCHNOP_", "VCPUOP_",
-                           "PHYSDEVOP_", "XENPF_", "VIRQ_", "DOMID_", "XENFEAT_", "SIF_")
+                           "PHYSDEVOP_", "XENPF_", "VIRQ_", "DOMID_", "XENFEAT_", "SIF_", "GNTTABOP_",
+                           "GNTTAB_", "GNTST_", "GTF_", "GNTMAP_", "GNTCOPY_")
 
 
 class HeaderSetupError(Exception):
