@@ -275,6 +275,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .runtime.cli_run import add_run_parser  # these import nothing heavy until used
     add_run_parser(sub)
     add_host_parsers(sub)
+    from .fuzz.cli import add_fuzz_parser
+
+    add_fuzz_parser(sub)
     return p
 
 

@@ -241,12 +241,21 @@ def set_gdt(call) -> int:
     frame is first typed as a descriptor page) become the vCPU's GDT; the
     old frames are released. Segment registers keep what they loaded until
     they are reloaded (the emulated vCPU checks the new table then)."""
-    hv, d, v = call.hv, call.d, call.v
     entries = call.a["entries"]
     if entries > call.c("FIRST_RESERVED_GDT_ENTRY"):
         return -EINVAL
     nr = (entries * 8 + PAGE_SIZE - 1) // PAGE_SIZE
     frames = call.g.words(call.a["frame_list"], nr) if nr else []
+    rc = install_gdt(call.hv, call.v, frames, entries)
+    if rc == 0:
+        call.log("set_gdt", frames=list(frames), entries=entries)
+    return rc
+
+
+def install_gdt(hv, v, frames: list[int], entries: int) -> int:
+    """Make `frames` vCPU `v`'s GDT (each typed as a descriptor page, the
+    old ones released); 0, or -EINVAL with nothing changed."""
+    d = v.domain
     taken = []
     for mfn in frames:
         if hv.mm.get_page_and_type(mfn, d, PGT_SEG_DESC):
@@ -259,7 +268,6 @@ def set_gdt(call) -> int:
     v.gdt_frames, v.gdt_entries = taken, entries
     hv.space(d.rt.name).map_gdt_frames(v, taken)
     hv.flush_all_tlbs(d)
-    call.log("set_gdt", frames=list(taken), entries=entries)
     return 0
 
 

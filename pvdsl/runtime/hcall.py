@@ -71,6 +71,8 @@ class Call:
         """The caller's virtual memory, through its current page tables."""
         if self._g is None:
             self._g = GuestMemory(self.hv.mem, self.d.rt, self.v.guest_table)
+            if self.hv.trace is not None:
+                self._g.observer = self.hv.trace.guest_read
         return self._g
 
     def read_struct(self, va: int, struct_name: str) -> bytearray:

@@ -126,8 +126,14 @@ class GuestMemory:
         if n and va < hi and va + n > lo:
             raise GuestFault(va, "range overlaps Xen's virtual address space")
 
+    # Called with (va, n) for every read: the fuzzer's record of what a
+    # hypercall consumed. None almost always.
+    observer = None
+
     def read(self, va: int, n: int) -> bytes:
         self._check_range(va, n)
+        if self.observer is not None:
+            self.observer(va, n)
         out = bytearray()
         while n > 0:
             chunk = min(n, PAGE_SIZE - (va & (PAGE_SIZE - 1)))

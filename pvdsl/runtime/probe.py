@@ -34,6 +34,7 @@ class HypercallRecord:
     # The guest's stack pages as the model found them (page va -> bytes): what
     # an argument pointing at the caller's locals pointed at.
     stack: dict[int, bytes] = field(default_factory=dict)
+    reads: list[tuple[int, int]] = field(default_factory=list)  # (va, n) the model read from the guest
 
     def stack_bytes(self, va: int, n: int) -> bytes | None:
         out = bytearray()
@@ -64,6 +65,11 @@ class PageSet:
         mm = self.mem.mm
         return [mm[m:m + PAGE_SIZE] for m in self._maddrs]
 
+    def restore(self, snap: list[bytes]) -> None:
+        mm = self.mem.mm
+        for m, data in zip(self._maddrs, snap):
+            mm[m:m + PAGE_SIZE] = data
+
     def as_dict(self, snap: list[bytes]) -> dict[int, bytes]:
         return dict(zip(self._vas, snap))
 
@@ -86,6 +92,7 @@ class HypercallRecorder:
         self.records: list[HypercallRecord] = []
         self._before: list[bytes] | None = None
         self._stack: dict[int, bytes] = {}
+        self._reads: list[tuple[int, int]] = []
 
     def reset(self) -> None:
         self.records = []
@@ -93,9 +100,14 @@ class HypercallRecorder:
     def enter(self, v, number: int, raw) -> None:
         self._before = self.pages.snapshot() if self.pages is not None else None
         self._stack = self.stack.as_dict(self.stack.snapshot()) if self.stack is not None else {}
+        self._reads = []
+
+    def guest_read(self, va: int, n: int) -> None:
+        if len(self._reads) < 256:
+            self._reads.append((va, n))
 
     def leave(self, v, number: int, raw, rc: int) -> None:
-        rec = HypercallRecord(number, tuple(raw), rc, v.vcpu_id, stack=self._stack)
+        rec = HypercallRecord(number, tuple(raw), rc, v.vcpu_id, stack=self._stack, reads=self._reads)
         if self._before is not None:
             rec.effects = self.pages.diff(self._before, self.pages.snapshot())
         self.records.append(rec)
@@ -114,6 +126,7 @@ class WriteWatch:
         self.cpu = cpu
         self.limit = limit
         self.hits: list[tuple[int, int, int, int]] = []  # (pc, machine address, size, value)
+        self.saved: dict[int, bytes] = {}  # machine page -> bytes before the first store seen
         self.virtual: dict[int, int] = {}  # machine page -> virtual page
         frames = []
         for lo, hi in allowed:
@@ -134,11 +147,23 @@ class WriteWatch:
         cpu.uc.ctl_flush_tb()  # a hook applies only to code translated after it
 
     def _on_write(self, uc, access, address, size, value, _):
+        # Called before the store: keep each page's bytes once, for rollback().
+        for page in {address & ~(PAGE_SIZE - 1), (address + size - 1) & ~(PAGE_SIZE - 1)}:
+            if page not in self.saved and page + PAGE_SIZE <= self.cpu.hv.mem.size:
+                self.saved[page] = self.cpu.hv.mem.mm[page:page + PAGE_SIZE]
         if len(self.hits) < self.limit:
             self.hits.append((uc.reg_read(self._pc), address, size, value))
 
     def reset(self) -> None:
         self.hits = []
+        self.saved = {}
+
+    def rollback(self) -> None:
+        """Undo every store this watch saw since reset()."""
+        mm = self.cpu.hv.mem.mm
+        for page, data in self.saved.items():
+            mm[page:page + PAGE_SIZE] = data
+        self.saved = {}
 
     def remove(self) -> None:
         for h in self._handles:
@@ -165,6 +190,61 @@ def restore_baseptr(hv, v, mfn: int) -> int:
     return new_baseptr(Call(hv, v, "mmuext_op", {}), mfn)
 
 
+class VcpuGuard:
+    """The state of one Xen vCPU that hooks may change through the model
+    (page-table root, GDT frames and their descriptors, LDT, segment bases,
+    kernel stack, trap table, callbacks, debug registers, TS), captured once
+    and put back after each fuzzing example, so that every example starts
+    from the state a fresh host boots into (as its replay will)."""
+
+    FIELDS = ("ldt", "fs_base", "gs_base_kernel", "gs_base_user", "kernel_ss", "kernel_sp", "fpu_ts", "up",
+              "blocked")
+
+    def __init__(self, hv, v):
+        self.hv, self.v = hv, v
+        self.root = v.guest_table
+        self.gdt = (list(v.gdt_frames), v.gdt_entries)
+        self.gdt_bytes = [hv.mem.mm[m << PAGE_SHIFT:(m + 1) << PAGE_SHIFT] for m in v.gdt_frames]
+        self.fields = {f: getattr(v, f) for f in self.FIELDS}
+        self.dicts = {f: dict(getattr(v, f)) for f in ("trap_table", "callbacks", "callback_cs")}
+        self.debugreg = list(v.debugreg)
+        self.percpu_selector = v.cpu.percpu_selector if v.cpu is not None else 0
+
+    def restore(self) -> bool:
+        """Put everything back; True if anything had changed."""
+        hv, v, changed = self.hv, self.v, False
+        if v.guest_table != self.root:
+            restore_baseptr(hv, v, self.root)
+            changed = True
+        if (v.gdt_frames, v.gdt_entries) != self.gdt:
+            from .hc_vcpu import install_gdt
+
+            install_gdt(hv, v, *self.gdt)
+            changed = True
+        mm = hv.mem.mm
+        for m, data in zip(self.gdt[0], self.gdt_bytes):
+            at = m << PAGE_SHIFT
+            if mm[at:at + PAGE_SIZE] != data:
+                mm[at:at + PAGE_SIZE] = data  # descriptors the model validated at boot
+                changed = True
+        for f, value in self.fields.items():
+            if getattr(v, f) != value:
+                setattr(v, f, value)
+                changed = True
+        for f, value in self.dicts.items():
+            if getattr(v, f) != value:
+                setattr(v, f, dict(value))
+                changed = True
+        if v.debugreg != self.debugreg:
+            v.debugreg[:] = self.debugreg
+            changed = True
+        if changed and v.cpu is not None:
+            v.cpu.flush_tlb()
+            v.cpu.percpu_selector = self.percpu_selector
+            v.cpu.sync_segment_bases()
+        return changed
+
+
 _CRS = {0: X.UC_X86_REG_CR0, 2: X.UC_X86_REG_CR2, 3: X.UC_X86_REG_CR3, 4: X.UC_X86_REG_CR4}
 
 
@@ -177,4 +257,4 @@ def page_of(va: int) -> int:
     return va >> PAGE_SHIFT << PAGE_SHIFT
 
 
-__all__ = ["HypercallRecord", "HypercallRecorder", "PageSet", "WriteWatch", "control_registers", "page_of", "read_msr", "restore_baseptr"]
+__all__ = ["HypercallRecord", "HypercallRecorder", "PageSet", "WriteWatch", "control_registers", "VcpuGuard", "page_of", "read_msr", "restore_baseptr"]

@@ -1,0 +1,108 @@
+"""The reference interpreter's view of guest memory during one execution.
+
+Watched pages (percpu areas, the backend's variables, the buffers behind
+pointer arguments) start from their bytes *before* the compiled run and
+take the interpreter's writes and the hypervisor's recorded effects; any
+other mapped page is read from the machine as it is, and a write to it is
+kept apart: it is memory the spec itself makes the hook touch.
+"""
+
+from __future__ import annotations
+
+from ..interp import MemoryFault
+
+PAGE = 4096
+OFF = PAGE - 1
+
+
+class OverlayMemory:
+    def __init__(self, before: dict[int, bytes], translate, live_read):
+        self.before = before
+        self.pages: dict[int, bytearray] = {}
+        self.outside: dict[int, bytearray] = {}  # unwatched pages the interpreter wrote
+        self._translate = translate  # page va -> machine address, or None when unmapped
+        self._live_read = live_read  # (machine address, n) -> bytes
+
+    def _page(self, page: int, write: bool, size: int, va: int):
+        buf = self.pages.get(page)
+        if buf is not None:
+            return buf
+        base = self.before.get(page)
+        if base is not None:
+            if not write:
+                return base
+            buf = self.pages[page] = bytearray(base)
+            return buf
+        buf = self.outside.get(page)
+        if buf is not None:
+            return buf
+        ma = self._translate(page)
+        if ma is None:
+            raise MemoryFault(va, size, write=write)
+        data = self._live_read(ma, PAGE)
+        if not write:
+            return data
+        buf = self.outside[page] = bytearray(data)
+        return buf
+
+    def read(self, va: int, n: int) -> bytes:
+        off = va & OFF
+        if off + n <= PAGE:
+            return bytes(self._page(va - off, False, n, va)[off:off + n])
+        out = bytearray()
+        while n:
+            off = va & OFF
+            take = min(n, PAGE - off)
+            out += self._page(va - off, False, n, va)[off:off + take]
+            va, n = va + take, n - take
+        return bytes(out)
+
+    def write(self, va: int, data: bytes) -> None:
+        pos = 0
+        while pos < len(data):
+            off = va & OFF
+            take = min(len(data) - pos, PAGE - off)
+            buf = self._page(va - off, True, len(data), va)
+            buf[off:off + take] = data[pos:pos + take]
+            va, pos = va + take, pos + take
+
+    def apply(self, effects) -> None:
+        """The hypervisor's writes to watched pages during a hypercall."""
+        for page, off, data in effects:
+            self.write(page + off, data)
+
+    def final(self, page: int) -> bytes:
+        buf = self.pages.get(page)
+        return bytes(buf) if buf is not None else self.before[page]
+
+
+class LiveMemory:
+    """Guest memory as it is: the interpreter acting as the guest kernel
+    itself (for laws, whose hooks talk to the real hypervisor model)."""
+
+    def __init__(self, translate, mm):
+        self._translate = translate
+        self._mm = mm
+
+    def _ma(self, va: int, n: int, write: bool) -> int:
+        ma = self._translate(va & ~OFF)
+        if ma is None:
+            raise MemoryFault(va, n, write=write)
+        return ma + (va & OFF)
+
+    def read(self, va: int, n: int) -> bytes:
+        out = bytearray()
+        while n:
+            take = min(n, PAGE - (va & OFF))
+            ma = self._ma(va, take, False)
+            out += self._mm[ma:ma + take]
+            va, n = va + take, n - take
+        return bytes(out)
+
+    def write(self, va: int, data: bytes) -> None:
+        pos = 0
+        while pos < len(data):
+            take = min(len(data) - pos, PAGE - (va & OFF))
+            ma = self._ma(va, take, True)
+            self._mm[ma:ma + take] = data[pos:pos + take]
+            va, pos = va + take, pos + take
