@@ -71,7 +71,8 @@ class Outcome:
     example: Example
     violations: list[Violation] = field(default_factory=list)
     registers: dict[str, int] = field(default_factory=dict)
-    entry_registers: dict[str, int] = field(default_factory=dict)
+    entry_values: list[int] = field(default_factory=list)
+    register_names: list[str] = field(default_factory=list)
     value: int = 0
     fault: object = None
     hypercalls: list[tuple[str, tuple[int, ...], int]] = field(default_factory=list)
@@ -81,6 +82,25 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return not self.violations
+
+    @property
+    def entry_registers(self) -> dict[str, int]:
+        return dict(zip(self.register_names, self.entry_values))
+
+
+@dataclass
+class InterpRun:
+    """What the reference interpreter made of one example."""
+
+    res: object  # interp.InterpResult
+    calls: list  # (name, number, args, pointees) per hypercall
+    pages: dict[int, bytes]  # watched pages it wrote: their final bytes
+    outside: set  # machine frames of unwatched pages it wrote
+    cpu: CpuState
+    crs0: tuple
+
+
+MEMO_LIMIT = 4096
 
 
 @dataclass
@@ -93,6 +113,7 @@ class HookPlan:
     pushf: bool  # the result may carry arithmetic flags no spec predicts
     rdtsc: bool  # the result may carry the host's clock
     pointers: bool  # has pointer parameters: their buffers are refilled per example
+    memo: dict | None = None  # inputs -> InterpRun, for hooks that reach no hypercall
 
 
 class MachineMsrs(dict):
@@ -156,6 +177,7 @@ class Rig:
         self.watch = WriteWatch(self.cpu, [self.stack] + [(p, p + PAGE) for p in self.pages.pages])
         self._maddr_cache: dict[int, int | None] = {}
         self.names = self.cpu.gprs.names
+        self.word_mask = (1 << self.arch.word_bits) - 1
         self.index = self.cpu.gprs.index
         self.sp_name = self.rt.sp
         self._flags_reg = self.rt.flags
@@ -265,7 +287,8 @@ class Rig:
                 h, describe_params(params, self.arch, self.native),
                 tuple(h.arg_sizes or [self.arch.word_bytes] * len(params)),
                 "pushf" in called, "rdtsc" in called, any(x.kind == "ptr" for x in
-                                                          describe_params(params, self.arch, self.native)))
+                                                          describe_params(params, self.arch, self.native)),
+                None if called & set(self.view.hypercalls) or "rdtsc" in called else {})
         return p
 
     def execute(self, hook: str, ex: Example, interp: bool = True) -> Outcome:
@@ -277,7 +300,8 @@ class Rig:
         self.pages.restore(self.boot_pages)
         self._prepare_state(ex, plan.pointers)
         regs, stack = marshal(self.arch, h.arg_sizes, [a & ((1 << (8 * s)) - 1) for a, s in zip(args, plan.sizes)])
-        values = [j & ((1 << self.arch.word_bits) - 1) for j in (ex.junk or [0] * len(self.names))]
+        word_mask = self.word_mask
+        values = [j & word_mask for j in ex.junk[:len(self.names)]]
         values += [0] * (len(self.names) - len(values))
         for r, v in regs.items():
             values[self.index[r]] = v
@@ -287,7 +311,7 @@ class Rig:
             data = b"".join(self.rt.pack_word(w) for w in stack)
             self.hv.mem.write(self.cpu.maddr(sp), data)
         values[self.index[self.sp_name]] = sp
-        out.entry_registers = dict(zip(self.names, values))
+        out.entry_values, out.register_names = values, self.names
         flags = RESERVED_FLAG | (IF if ex.flags_if else 0)
         self.cpu.regs.write({self._flags_reg: flags})
         before = self.pages.snapshot()
@@ -317,8 +341,8 @@ class Rig:
         self.watch.rollback()
         if self.native:
             self.cpu._reset_after_fault()
-        else:
-            self.guard.restore()
+        elif records or res.fault is not None:
+            self.guard.restore()  # only a hypercall (or a fault's reset) changes what it guards
         return out
 
     def _restorable(self, rec) -> bool:
@@ -396,12 +420,10 @@ class Rig:
                                                 f"{xen_name} (#{r.number})", "no privileged hypercall",
                                                 f"{xen_name} -> {r.rc}"))
 
-    def _memory_violations(self, out: Outcome, overlay: OverlayMemory | None) -> None:
+    def _memory_violations(self, out: Outcome, run: "InterpRun | None") -> None:
         """Stores the write watch saw (by machine address), less those the
         interpreter made too: memory the spec itself has the hook write."""
-        spec_frames = set()
-        if overlay is not None:
-            spec_frames = {self._translate(page) for page in overlay.outside}
+        spec_frames = run.outside if run is not None else set()
         for pc, maddr, size, value in self.watch.hits:
             if maddr & ~(PAGE - 1) in spec_frames:
                 continue
@@ -409,9 +431,7 @@ class Rig:
                                             f"outside the hook's stack, buffers and storage", "no store",
                                             f"{value & ((1 << (8 * size)) - 1):#x} stored", pc=pc))
 
-    def _differential(self, plan, out, args, before, after, records, flags, cpu_before, sp,
-                      switched: bool) -> None:
-        hook = out.hook
+    def _interpret(self, plan, hook, args, before, records, flags, cpu_before, sp) -> "InterpRun":
         overlay = OverlayMemory(self.pages.as_dict(before), self._translate, self._live_read)
         pending = list(records)
         calls: list = []
@@ -420,18 +440,37 @@ class Rig:
             i = len(calls)
             rec = pending[i] if i < len(pending) else None
             calls.append((name, number, hargs, self._pointees(hargs, rec, overlay.read) if rec else {}))
-            if i >= len(pending):
-                return -38  # the compiled code made no such call: reported below
-            rec = pending[i]
+            if rec is None:
+                return -38  # the compiled code made no such call: reported by the caller
             overlay.apply(rec.effects)
             return rec.rc
 
-        state = State(memory=overlay, cpu=cpu_before or CpuState(flags=flags, cr0=0, cr2=0, cr3=0, cr4=0, msrs={},
-                                                                  tsc=0, cpuid=None),
-                      symbol_address=lambda name: self.symbols[name][0], hypercall=hypercall,
+        cpu = cpu_before or CpuState(flags=flags, cr0=0, cr2=0, cr3=0, cr4=0, msrs={}, tsc=0, cpuid=None)
+        state = State(memory=overlay, cpu=cpu, symbol_address=self._symbol_address, hypercall=hypercall,
                       stack_top=sp)  # the interpreter's frames where the compiled ones are
-        crs0 = (state.cpu.cr0, state.cpu.cr3, state.cpu.cr4)
+        crs0 = (cpu.cr0, cpu.cr3, cpu.cr4)
         res = self.interp.call_hook(hook, args, state, budget=INTERP_BUDGET)
+        return InterpRun(res, calls, {pg: bytes(b) for pg, b in overlay.pages.items()},
+                         {self._translate(pg) for pg in overlay.outside}, cpu, crs0)
+
+    def _symbol_address(self, name: str) -> int:
+        return self.symbols[name][0]
+
+    def _differential(self, plan, out, args, before, after, records, flags, cpu_before, sp,
+                      switched: bool) -> None:
+        hook = out.hook
+        key = None
+        if plan.memo is not None:
+            # No hypercall can answer differently: the same inputs give the
+            # same interpretation (watched pages start from boot every time).
+            key = (tuple(args), out.example.mask & 0xFF, out.example.pending & 0xFF, flags,
+                   out.example.buffer_seed if plan.pointers else 0)
+            run = plan.memo.get(key)
+        if key is None or run is None:
+            run = self._interpret(plan, hook, args, before, records, flags, cpu_before, sp)
+            if key is not None and len(plan.memo) < MEMO_LIMIT:
+                plan.memo[key] = run
+        res, calls, state_cpu, crs0 = run.res, run.calls, run.cpu, run.crs0
         v = out.violations
         # Marshalling: what the model received against what the interpreter predicts.
         for i, (name, number, hargs, pointees) in enumerate(calls):
@@ -453,19 +492,19 @@ class Rig:
             v.append(Violation("marshalling", f"an unexpected hypercall #{len(calls) + 1}", "none",
                                f"{self._hc_name(extra.number)}{_fmt(extra.raw)}"))
         if res.fault is None and out.fault is not None and out.fault.kind == "halt" \
-                and state.cpu.halted and not state.cpu.flags & IF:
-            self._memory_violations(out, overlay)
+                and state_cpu.halted and not state_cpu.flags & IF:
+            self._memory_violations(out, run)
             return  # the interpreter halted with interrupts off too: the machine hangs, as it should
         if res.fault is not None and res.fault.kind == "budget":
             out.inconclusive = "the reference interpreter's step budget ran out"
-            self._memory_violations(out, overlay)
+            self._memory_violations(out, run)
             return
         if records and self._hc_name_model(records[-1].number) == "iret" and out.fault is not None:
             # HYPERVISOR_iret does not return: the guest goes on where the
             # (generated) frame on its stack says. Only the calls compare.
             out.inconclusive = "the hook left through HYPERVISOR_iret"
             return
-        if self.native and out.fault is not None and res.fault is None and self._wrote_crs(crs0, state.cpu):
+        if self.native and out.fault is not None and res.fault is None and self._wrote_crs(crs0, state_cpu):
             out.inconclusive = "the hook wrote a control register value the machine cannot run on"
             return
         if switched and out.fault is not None and res.fault is None:
@@ -474,14 +513,14 @@ class Rig:
             # kernel. Correct behaviour; only the hypercalls are comparable.
             out.inconclusive = "the hook switched to page tables that do not map the kernel"
             return
-        if res.fault is None and out.fault is not None and out.fault.vector == 1 and state.cpu.flags & TF:
-            self._memory_violations(out, overlay)
+        if res.fault is None and out.fault is not None and out.fault.vector == 1 and state_cpu.flags & TF:
+            self._memory_violations(out, run)
             return  # the spec set TF (popf of the caller's value): the CPU single-steps into #DB, as it should
         if (res.fault is None) != (out.fault is None):
             v.append(Violation("differential", "fault disagreement",
                                res.fault.message if res.fault else "returns",
                                out.fault.message if out.fault else f"returns {out.value:#x}"))
-            self._memory_violations(out, overlay)
+            self._memory_violations(out, run)
             return
         if res.fault is None:
             want, got = res.value, out.value
@@ -489,8 +528,8 @@ class Rig:
                 want, got = want & ~ARITH_FLAGS, got & ~ARITH_FLAGS
             if want != got and not plan.rdtsc:  # rdtsc reads the host's clock: not comparable
                 v.append(Violation("differential", "result differs", f"{want:#x}", f"{got:#x}"))
-            for (page, snap) in zip(self.pages.pages, after):
-                final = overlay.final(page)
+            for (page, snap, start) in zip(self.pages.pages, after, before):
+                final = run.pages.get(page, start)
                 if final != snap:
                     off = next(i for i in range(PAGE) if final[i] != snap[i])
                     v.append(Violation("differential", f"memory differs at {page + off:#x} "
@@ -498,10 +537,10 @@ class Rig:
                                        final[off:off + 8].hex(" "), snap[off:off + 8].hex(" ")))
                     break
             if self.native:
-                self._compare_cpu(out, state.cpu)
-            if out.registers[self._flags_reg] & DF and not (self.native and state.cpu.flags & DF):
+                self._compare_cpu(out, state_cpu)
+            if out.registers[self._flags_reg] & DF and not (self.native and state_cpu.flags & DF):
                 v.append(Violation("convention", "DF set on return", "DF=0", "DF=1"))
-        self._memory_violations(out, overlay)
+        self._memory_violations(out, run)
 
     def _pointees(self, hargs: tuple, rec, read) -> dict[int, list]:
         """Argument index -> [(offset, interpreter's bytes, compiled bytes)]
