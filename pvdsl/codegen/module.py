@@ -109,8 +109,14 @@ class BackendLowering:
         self._set_attrs(fn)
         for i in self.regparm_args(params):
             fn.args[i].add_attribute("inreg")
-        for arg, (pname, _t) in zip(fn.args, params):
+        for arg, (pname, t) in zip(fn.args, params):
             arg.name = pname
+            if isinstance(t, T.BoolType):
+                arg.add_attribute("zeroext")
+        # The C ABI passes and returns a bool as 0 or 1 in a whole byte (al):
+        # without zeroext, LLVM leaves bits 1-7 of an i1 undefined.
+        if isinstance(ret, T.BoolType):
+            fn.return_value.add_attribute("zeroext")
         return fn
 
     def note_type(self, t: T.Type) -> None:
@@ -195,7 +201,10 @@ class BackendLowering:
                     raise CodegenError(f"hooks '{other.table}.{other.hook}' and '{table_name}.{hook.name}' "
                                        f"would both be named '{fn.name}'")
                 names_seen[fn.name] = sym
-                self._pending.append((fn, hook.params, hook.ret, hook.callee_save, body))
+                params = hook.params
+                if isinstance(source, ImplInfo):  # an impl may name its parameters its own way
+                    params = tuple((p.name, t) for p, (_n, t) in zip(source.decl.params, hook.params))
+                self._pending.append((fn, params, hook.ret, hook.callee_save, body))
                 entries.append(sym)
             out.tables[table_name] = entries
             out.hooks.extend(entries)

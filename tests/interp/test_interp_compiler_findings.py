@@ -1,7 +1,8 @@
-"""Places where the compiled code disagrees with the language reference,
-found while checking the interpreter against it. Each test states what the
-reference says and is marked as an expected failure (strict: it fails the
-run as soon as the compiler is fixed, so the mark goes with the bug)."""
+"""Places where the compiled code disagreed with the language reference,
+found while checking the interpreter against it, kept as regression tests:
+a bool result is 0 or 1 in the whole of al (the functions' return values and
+bool parameters are zeroext), and an impl may name its parameters its own
+way (the body is lowered with the impl's names)."""
 
 from __future__ import annotations
 
@@ -22,8 +23,6 @@ backend m for i386, x86_64 roles native {
 """
 
 
-@pytest.mark.xfail(strict=True, reason="codegen returns a bool as LLVM i1 without zeroext: al keeps bits 1-7 of "
-                   "the byte it loaded, where the C ABI (and a kernel caller testing al) needs 0 or 1")
 @pytest.mark.parametrize("target", ["i386-native", "x86_64-native"])
 def test_a_bool_result_is_0_or_1(tmp_path, target):
     path = tmp_path / "flag.pv"
@@ -49,9 +48,6 @@ backend m for i386, x86_64 roles native {
 """
 
 
-@pytest.mark.xfail(strict=True, raises=KeyError, reason="codegen looks parameters up by the hook's names "
-                   "(function.py address(): param_slots[e.name]), so an impl that renames one, as "
-                   "docs/language.md allows, crashes the build with a KeyError")
 def test_an_impl_may_rename_its_parameters(tmp_path):
     assert Interpreter(views_of(RENAMED)["x86_64"], "m").call_hook("t.inc", [1], flat_state()).value == 2
     path = tmp_path / "renamed.pv"
