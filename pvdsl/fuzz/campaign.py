@@ -20,6 +20,8 @@ from pathlib import Path
 
 from ..arch import Target
 from . import static
+from ..runtime.batch import MAX_BATCH
+from .batch import batchable, run_batch
 from .harness import Outcome, Rig
 from .values import Example, example_strategy
 
@@ -55,6 +57,7 @@ class Options:
     shrink: bool = True
     laws: bool = True
     cross_arch: bool = True
+    batch: bool = True  # run examples through the batch driver where the hook allows it (fuzz/batch.py)
 
 
 def stable_seed(*parts) -> int:
@@ -109,20 +112,24 @@ class Campaign:
         if width_free:
             samples = self.samples.setdefault((rig.built.name, rig.target.role, hook), [])
             sig = static.constant_signature(rig.view, rig.built.name, hook)
-        for i in range(self.opts.examples):
-            ex = gen.next()
-            out = rig.execute(hook, ex)
-            res.executions += 1
-            if samples is not None and len(samples) < 64:
-                samples.append((tname, ex, out, sig))
-            if not out.ok:
-                res.status = "fail"
-                res.failure = out
-                if self.opts.shrink:
-                    small = shrink(rig, hook, out, self.opts.seed)
-                    if small is not None:
-                        res.failure, res.shrunk = small, True
-                break
+        fast = self.opts.batch and batchable(rig, hook)
+        left = self.opts.examples
+        while left > 0 and res.status == "pass":
+            exs = [gen.next() for _ in range(min(left, MAX_BATCH if fast else 1))]
+            outs = run_batch(rig, hook, exs) if fast else [rig.execute(hook, exs[0])]
+            left -= len(exs)
+            for out in outs:
+                res.executions += 1
+                if samples is not None and len(samples) < 64:
+                    samples.append((tname, out.example, out, sig))
+                if not out.ok:
+                    res.status = "fail"
+                    res.failure = out
+                    if self.opts.shrink:
+                        small = shrink(rig, hook, out, self.opts.seed)
+                        if small is not None:
+                            res.failure, res.shrunk = small, True
+                    break
         return res
 
 

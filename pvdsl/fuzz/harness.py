@@ -28,6 +28,7 @@ from pathlib import Path
 from dataclasses import dataclass, field
 
 from ..interp import CpuState, Interpreter, MemoryFault, State
+from ..runtime.batch import BatchDriver
 from ..runtime.calls import marshal, result_of
 from ..runtime.override import assemble, load_override
 from ..runtime.paging import walk
@@ -114,6 +115,7 @@ class HookPlan:
     rdtsc: bool  # the result may carry the host's clock
     pointers: bool  # has pointer parameters: their buffers are refilled per example
     memo: dict | None = None  # inputs -> InterpRun, for hooks that reach no hypercall
+    called: frozenset = frozenset()  # every name the body (and its helpers) calls
 
 
 class MachineMsrs(dict):
@@ -174,7 +176,9 @@ class Rig:
         self.recorder = HypercallRecorder(self.pages, PageSet(self.hv.mem, self.cpu, range(*self.stack, PAGE)))
         self.hv.trace = self.recorder
         self.entry_sp = top - 512
-        self.watch = WriteWatch(self.cpu, [self.stack] + [(p, p + PAGE) for p in self.pages.pages])
+        self.driver = BatchDriver(self.cpu)
+        self.watch = WriteWatch(self.cpu, [self.stack] + [(p, p + PAGE) for p in self.pages.pages]
+                                + self.driver.regions())
         self._maddr_cache: dict[int, int | None] = {}
         self.names = self.cpu.gprs.names
         self.word_mask = (1 << self.arch.word_bits) - 1
@@ -184,6 +188,7 @@ class Rig:
         self.keep = {}
         self._plans: dict[str, HookPlan] = {}
         self.vcpu_info = None if self.native else self._vcpu_info_fields()
+        self.mask_at, self.pending_at = self._input_addresses()
         # Xen's own list, by number: a spec may bind a privileged hypercall
         # under another name without saying so.
         self.privileged = {} if self.native else {
@@ -213,6 +218,19 @@ class Rig:
     def fresh(self) -> "Rig":
         """The same backend on a newly booted host (the interpreter is shared)."""
         return Rig(self.built, self.view, interp=self.interp, **self._args)
+
+    def _input_addresses(self) -> tuple[int | None, int | None]:
+        """Virtual addresses of vcpu_info's mask and pending bytes in a watched
+        page (where the batch driver writes them), or the driver's scratch
+        bytes natively; None if vcpu_info is not in a watched page."""
+        if self.native:
+            return self.driver.scratch, self.driver.scratch + 1
+        by_frame = {ma: va for va, ma in self.pages.pages.items()}
+        out = []
+        for ma in self.vcpu_info:
+            va = by_frame.get(ma & ~(PAGE - 1))
+            out.append(None if va is None else va + (ma & (PAGE - 1)))
+        return out[0], out[1]
 
     def hooks(self) -> list[str]:
         return [h for h in self.interp.hooks() if h in self.loaded.hooks]
@@ -288,7 +306,7 @@ class Rig:
                 tuple(h.arg_sizes or [self.arch.word_bytes] * len(params)),
                 "pushf" in called, "rdtsc" in called, any(x.kind == "ptr" for x in
                                                           describe_params(params, self.arch, self.native)),
-                None if called & set(self.view.hypercalls) or "rdtsc" in called else {})
+                None if called & set(self.view.hypercalls) or "rdtsc" in called else {}, frozenset(called))
         return p
 
     def execute(self, hook: str, ex: Example, interp: bool = True) -> Outcome:
@@ -411,7 +429,7 @@ class Rig:
                                             f"{after[self.sp_name]:#x}"))
 
     def _check_role(self, out: Outcome, records) -> None:
-        if self.target.role != "domu":
+        if not self.privileged or not records or self.target.role != "domu":
             return
         for r in records:
             if r.number in self.privileged:
@@ -424,7 +442,7 @@ class Rig:
         """Stores the write watch saw (by machine address), less those the
         interpreter made too: memory the spec itself has the hook write."""
         spec_frames = run.outside if run is not None else set()
-        for pc, maddr, size, value in self.watch.hits:
+        for pc, maddr, size, value, _tag in self.watch.hits:
             if maddr & ~(PAGE - 1) in spec_frames:
                 continue
             out.violations.append(Violation("memory", f"store of {size} bytes to machine address {maddr:#x}, "

@@ -22,6 +22,7 @@ class OverlayMemory:
         self.outside: dict[int, bytearray] = {}  # unwatched pages the interpreter wrote
         self._translate = translate  # page va -> machine address, or None when unmapped
         self._live_read = live_read  # (machine address, n) -> bytes
+        self.generation = 0  # writes so far (inputs set with set_input do not count)
 
     def _page(self, page: int, write: bool, size: int, va: int):
         buf = self.pages.get(page)
@@ -57,7 +58,18 @@ class OverlayMemory:
             va, n = va + take, n - take
         return bytes(out)
 
+    def set_input(self, va: int, value: int) -> None:
+        """One input byte of the next example (vcpu_info's mask, pending)."""
+        generation = self.generation
+        self.write(va, bytes((value,)))
+        self.generation = generation
+
     def write(self, va: int, data: bytes) -> None:
+        self.generation += 1
+        off = va & OFF
+        if off + len(data) <= PAGE:  # the common case: one page
+            self._page(va - off, True, len(data), va)[off:off + len(data)] = data
+            return
         pos = 0
         while pos < len(data):
             off = va & OFF

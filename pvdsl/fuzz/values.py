@@ -32,6 +32,12 @@ MACHINE_VALUES = {"cr3": "cr3"}
 # type's edges. A loop over 2^64 entries proves nothing but the budget.
 COUNT_NAMES = {"n", "count", "nr", "entries", "len", "size", "num"}
 SMALL_COUNTS = (0, 1, 2, 3, 7, 8, 31, 64, 255, 511, 512, 513)
+# Arguments named `flags` mostly take what save_fl hands back (IF or not,
+# bit 1 always set, an arithmetic flag or two), sometimes anything: any
+# value is legal, but TF set in 1 of 2 random values would spend the budget
+# single-stepping.
+FLAG_NAMES = {"flags", "eflags", "rflags"}
+TYPICAL_FLAGS = (0x2, 0x202, 0x246, 0x206, 0x82, 0x286, 0x0, 0x200)
 BUFFER_PAGES = 2  # bytes behind each pointer argument
 
 
@@ -126,6 +132,8 @@ class BulkGenerator:
         r = self.rng.random()
         if p.name in COUNT_NAMES and r < 0.9:
             return self.rng.choice(SMALL_COUNTS)
+        if p.name in FLAG_NAMES and r < 0.7:
+            return self.rng.choice(TYPICAL_FLAGS)
         if r < 0.45:
             return self.rng.choice(edges)
         if r < 0.6:
@@ -150,7 +158,7 @@ class BulkGenerator:
         # the same arguments and vcpu_info state.
         mask = rng.choice((0, 1, 0, 1, rng.getrandbits(8)))
         pending = rng.choice((0, 1, 0, 1, rng.getrandbits(8)))
-        flags_if = rng.getrandbits(1) if self.native else 1
+        flags_if = int(rng.random() < 0.75) if self.native else 1
         junk = [rng.getrandbits(self.word_bits) for _ in range(self.nregs)]
         return Example(args, mask, pending, flags_if, junk, rng.getrandbits(32), pointers)
 

@@ -58,15 +58,34 @@ def load_override(d, lb: LoadedBackend, data: bytes, name: str, cpus=()) -> list
     return replaced
 
 
-def assemble(source: Path, arch) -> bytes:
+def load_code(d, data: bytes, name: str, symbols: dict[str, int] | None = None) -> dict[str, int]:
+    """Load a relocatable object into `d`'s kernel region; its global
+    symbols by name. Undefined symbols resolve against `symbols`, then as
+    for a backend (hypercall_page, the kernel library)."""
+    img = _OverrideImage(data, d, name, symbols or {})
+    by_name, addrs, names = img.symbols()
+    img.relocate(addrs, names)
+    img.write()
+    return by_name
+
+
+def assemble_text(text: str, arch, what: str) -> bytes:
+    """Assembly source text (AT&T, may use the C preprocessor) to an object."""
+    with tempfile.TemporaryDirectory() as tmp:
+        src = Path(tmp) / "code.S"
+        src.write_text(text)
+        return assemble(src, arch, what)
+
+
+def assemble(source: Path, arch, what: str | None = None) -> bytes:
     """A .s/.S file assembled for `arch` by gcc (preprocessor) and GNU as."""
     cc = shutil.which("gcc") or shutil.which("cc")
     if cc is None:
-        raise LoadError(f"{source}: assembling needs gcc (and GNU as), which is not installed")
+        raise LoadError(f"{what or source}: assembling needs gcc (and GNU as), which is not installed")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "override.o"
         proc = subprocess.run([cc, f"-m{arch.word_bits}", "-c", "-o", str(out), str(source)],
                               capture_output=True, text=True)
         if proc.returncode != 0:
-            raise LoadError(f"{source}: the assembler failed for {arch.name}:\n{proc.stderr.strip()}")
+            raise LoadError(f"{what or source}: the assembler failed for {arch.name}:\n{proc.stderr.strip()}")
         return out.read_bytes()

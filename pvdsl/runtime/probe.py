@@ -35,6 +35,7 @@ class HypercallRecord:
     # an argument pointing at the caller's locals pointed at.
     stack: dict[int, bytes] = field(default_factory=dict)
     reads: list[tuple[int, int]] = field(default_factory=list)  # (va, n) the model read from the guest
+    tag: object = None  # the recorder's tag() when the call arrived
 
     def stack_bytes(self, va: int, n: int) -> bytes | None:
         out = bytearray()
@@ -65,6 +66,11 @@ class PageSet:
         mm = self.mem.mm
         return [mm[m:m + PAGE_SIZE] for m in self._maddrs]
 
+    def pages_from(self, va: int) -> dict[int, bytes]:
+        """The watched pages at or above `va`'s page (the live part of a stack)."""
+        mm, low = self.mem.mm, va & ~(PAGE_SIZE - 1)
+        return {p: mm[m:m + PAGE_SIZE] for p, m in zip(self._vas, self._maddrs) if p >= low}
+
     def restore(self, snap: list[bytes]) -> None:
         mm = self.mem.mm
         for m, data in zip(self._maddrs, snap):
@@ -77,8 +83,11 @@ class PageSet:
         out = []
         for va, a, b in zip(self._vas, before, after):
             if a != b:
-                lo = next(i for i in range(PAGE_SIZE) if a[i] != b[i])
-                hi = next(i for i in range(PAGE_SIZE - 1, -1, -1) if a[i] != b[i]) + 1
+                # The first and last differing bytes, from one XOR of the pages
+                # read as integers (a per-byte loop costs 100x more).
+                x = int.from_bytes(a, "little") ^ int.from_bytes(b, "little")
+                lo = ((x & -x).bit_length() - 1) // 8
+                hi = (x.bit_length() - 1) // 8 + 1
                 out.append((va, lo, b[lo:hi]))
         return out
 
@@ -93,21 +102,29 @@ class HypercallRecorder:
         self._before: list[bytes] | None = None
         self._stack: dict[int, bytes] = {}
         self._reads: list[tuple[int, int]] = []
+        self.tag = None  # a callable whose value each record keeps (the batch driver's record index)
 
     def reset(self) -> None:
         self.records = []
 
     def enter(self, v, number: int, raw) -> None:
         self._before = self.pages.snapshot() if self.pages is not None else None
-        self._stack = self.stack.as_dict(self.stack.snapshot()) if self.stack is not None else {}
+        self._stack = self.stack.pages_from(self._sp(v)) if self.stack is not None else {}
         self._reads = []
+
+    @staticmethod
+    def _sp(v) -> int:
+        """The guest's stack pointer at the trap (0 when no vCPU runs)."""
+        cpu = v.cpu
+        return cpu.uc.reg_read(cpu.rt.regs[cpu.rt.sp]) if cpu is not None else 0
 
     def guest_read(self, va: int, n: int) -> None:
         if len(self._reads) < 256:
             self._reads.append((va, n))
 
     def leave(self, v, number: int, raw, rc: int) -> None:
-        rec = HypercallRecord(number, tuple(raw), rc, v.vcpu_id, stack=self._stack, reads=self._reads)
+        rec = HypercallRecord(number, tuple(raw), rc, v.vcpu_id, stack=self._stack, reads=self._reads,
+                              tag=self.tag() if self.tag else None)
         if self._before is not None:
             rec.effects = self.pages.diff(self._before, self.pages.snapshot())
         self.records.append(rec)
@@ -125,8 +142,9 @@ class WriteWatch:
     def __init__(self, cpu, allowed: list[tuple[int, int]], limit: int = 8):
         self.cpu = cpu
         self.limit = limit
-        self.hits: list[tuple[int, int, int, int]] = []  # (pc, machine address, size, value)
+        self.hits: list[tuple] = []  # (pc, machine address, size, value, tag)
         self.saved: dict[int, bytes] = {}  # machine page -> bytes before the first store seen
+        self.tag = None  # a callable whose value each hit records (the batch driver's record index)
         self.virtual: dict[int, int] = {}  # machine page -> virtual page
         frames = []
         for lo, hi in allowed:
@@ -152,7 +170,7 @@ class WriteWatch:
             if page not in self.saved and page + PAGE_SIZE <= self.cpu.hv.mem.size:
                 self.saved[page] = self.cpu.hv.mem.mm[page:page + PAGE_SIZE]
         if len(self.hits) < self.limit:
-            self.hits.append((uc.reg_read(self._pc), address, size, value))
+            self.hits.append((uc.reg_read(self._pc), address, size, value, self.tag() if self.tag else None))
 
     def reset(self) -> None:
         self.hits = []
