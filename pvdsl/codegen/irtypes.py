@@ -36,6 +36,10 @@ class IrTypes:
             return PTR
         if isinstance(t, T.VoidType):
             return VOID
+        if isinstance(t, T.UntypedInt):
+            # Untyped values the checker could not fold (`(c ? 1 : 2) == 1`)
+            # are computed as `long`, as the language reference says.
+            return self.word
         raise TypeError(f"no register type for '{t}'")
 
     def memory(self, t: T.Type) -> ir.Type:
@@ -44,6 +48,8 @@ class IrTypes:
 
     @staticmethod
     def signed(t: T.Type) -> bool:
+        if isinstance(t, T.UntypedInt):
+            return True  # computed as `long` (value())
         base = T.integer_base(t)
         return bool(base and base.signed)
 

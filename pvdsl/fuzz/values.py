@@ -55,6 +55,8 @@ class Param:
 
     @property
     def hi(self) -> int:
+        if self.kind == "bool":
+            return 1  # the C ABI passes a bool as 0 or 1: other bytes are the caller's bug
         return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
 

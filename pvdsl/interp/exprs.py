@@ -86,7 +86,9 @@ class ExprCompiler:
         const = self.view.expr_values.get(id(e))
         if const is not None and t is not None and not isinstance(e, ast.Call):
             return V.lit(self.ty.wrap_value(const, T.LONG if isinstance(t, T.UntypedInt) else t))
-        return getattr(self, "x_" + type(e).__name__)(e)
+        v = getattr(self, "x_" + type(e).__name__)(e)
+        # Conversions and loads nest without `combine`: check here too.
+        return self.materialize(v) if v.depth > MAX_DEPTH else v
 
     def rvalue(self, e: ast.Expr, want: T.Type) -> V:
         return self.ty.convert(self.value(e), self.type_of(e) or want, want)

@@ -118,7 +118,7 @@ class Interpreter:
             width, signed = info
             return (1 << width) - 1, (1 << (width - 1)) if signed else 0
         if isinstance(t, T.BoolType):
-            return 1, 0  # the lowest bit of the register, as LLVM reads an i1 argument
+            return 1, 0  # 0 or 1 by the C ABI; of anything else, the lowest bit
         return self.types.word_mask, 0
 
     def _result_mask(self, t: T.Type) -> int:

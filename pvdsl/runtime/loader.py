@@ -35,7 +35,9 @@ from .memory import PAGE_SHIFT, PAGE_SIZE
 RELOCS = {
     "EM_X86_64": {"R_X86_64_64": ("abs", 8), "R_X86_64_PC32": ("pc", 4), "R_X86_64_PLT32": ("pc", 4),
                   "R_X86_64_32": ("abs", 4), "R_X86_64_32S": ("abs_signed", 4)},
-    "EM_386": {"R_386_32": ("abs", 4), "R_386_PC32": ("pc", 4)},
+    # R_386_PLT32: a call through the PLT, which a kernel links as a direct
+    # PC-relative call (no PLT in a kernel image), as R_X86_64_PLT32 above.
+    "EM_386": {"R_386_32": ("abs", 4), "R_386_PC32": ("pc", 4), "R_386_PLT32": ("pc", 4)},
 }
 _RELOC_NAMES = {"EM_X86_64": {v: k for k, v in ENUM_RELOC_TYPE_x64.items() if isinstance(v, int)},
                 "EM_386": {v: k for k, v in ENUM_RELOC_TYPE_i386.items() if isinstance(v, int)}}

@@ -283,7 +283,9 @@ class ExprChecks:
             if isinstance(t, T.UntypedInt):
                 return t, value
             base = T.integer_base(t)
-            return base, self._check_fits(e, value, base)
+            # Unary minus of a typed value wraps, folded or not (docs/language.md,
+            # Constants), so `-(1 as u8)` is 0xff as the generated code computes it.
+            return base, (None if value is None else _wrap(value, base, self.arch))
         # "~"
         if isinstance(t, T.UntypedInt):
             self.err("E036", "'~' of an untyped constant has no width; give it one first, "

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from interp_support import built_machine, flat_state, predicted_registers, record_hypercalls, views_of
 from pvdsl.interp import CpuState, InterpError, Interpreter, SparseMemory, State
+from pvdsl.sema import types as T
 
 ARCHES = ["i386", "x86_64"]
 
@@ -66,7 +67,7 @@ def xen_rig(request, tmp_path_factory):
 def test_hypercall_registers_and_results_match_the_compiled_code(xen_rig, hook, raw):
     machine, recorder, interp, word_bits = xen_rig
     params, _ret, _cs = interp.hook_signature(hook)
-    args = raw[:len(params)]
+    args = [value & 1 if t == T.BOOL else value for (_n, t), value in zip(params, raw)]  # a bool is 0 or 1
     recorder.reset()
     compiled = machine.call(hook, *args)
     assert compiled.fault is None, compiled.fault
@@ -87,12 +88,12 @@ def test_hypercall_registers_and_results_match_the_compiled_code(xen_rig, hook, 
 @pytest.mark.parametrize("arch, mask", [("i386", 0xFFFFFFFF), ("x86_64", 0xFFFFFFFFFFFFFFFF)])
 def test_hypercall_arguments_are_register_words(arch, mask):
     interp = Interpreter(views_of(HYPERCALLS)[arch], "x")
-    res = interp.call_hook("t.args", [0x1FF, 0x12345, 6, 0xFFFFFFFE], flat_state(answer=lambda *a: -1))
+    res = interp.call_hook("t.args", [0x1FF, 0x12345, 1, 0xFFFFFFFE], flat_state(answer=lambda *a: -1))
     (name, number, values), = res.hypercalls
     assert (name, number) == ("probe", 48)
-    # s8 -1 sign-extended to the word; u16 truncated; a bool is 0 or 1 (6 has
-    # bit 0 clear); a long -2 as the word's bits; the pointer's address.
-    assert values == (mask, 0x2345, 0, 0xFFFFFFFE if arch == "i386" else mask - 1, 0x1FF & mask)
+    # s8 -1 sign-extended to the word; u16 truncated; a bool as 0 or 1; a
+    # long -2 as the word's bits; the pointer's address.
+    assert values == (mask, 0x2345, 1, 0xFFFFFFFE if arch == "i386" else mask - 1, 0x1FF & mask)
     assert res.value == 0xFF  # Xen's -1 as s8
 
 
@@ -271,3 +272,12 @@ def test_loops_nested_past_pythons_limit_are_refused_up_front():
     text = f"table t {{ f(); }}\nbackend m for x86_64 roles native {{ impl t.f() {{ {body} }} }}\n"
     with pytest.raises(InterpError, match="nested too deeply"):
         Interpreter(views_of(text)["x86_64"], "m")
+
+
+def test_long_chains_of_casts():
+    e = "x"
+    for i in range(200):  # 29 additions of 1 among 200 casts
+        e = f"(({e} as u16) + 1)" if i % 7 == 0 else f"({e} as {['u8', 's16', 'u32', 's64'][i % 4]})"
+    text = ("table t { f(x: u32) -> u64; }\n"
+            f"backend m for x86_64 roles native {{ impl t.f(x: u32) -> u64 {{ return {e} as u64; }} }}\n")
+    assert Interpreter(views_of(text)["x86_64"], "m").call_hook("t.f", [5], flat_state()).value == 5 + 29

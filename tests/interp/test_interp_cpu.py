@@ -228,7 +228,9 @@ import linux.pvops_2_6_24;
 backend xen for i386, x86_64 roles domu {
     percpu xen_vcpu_info: vcpu_info;
     impl pv_irq_ops.save_fl() -> ulong { return xen_vcpu_info.evtchn_upcall_mask as ulong - 1 & X86_EFLAGS_IF; }
-    impl pv_irq_ops.restore_fl(flags: ulong) { xen_vcpu_info.evtchn_upcall_mask = (flags & X86_EFLAGS_IF) == 0 ? 1 : 0; }
+    impl pv_irq_ops.restore_fl(flags: ulong) {
+        xen_vcpu_info.evtchn_upcall_mask = (flags & X86_EFLAGS_IF) == 0 ? 1 : 0;
+    }
     impl pv_irq_ops.irq_disable() { xen_vcpu_info.evtchn_upcall_mask = 1; }
     impl pv_irq_ops.irq_enable() { xen_vcpu_info.evtchn_upcall_mask = 1; }
     impl pv_irq_ops.safe_halt() { sched_op(SCHEDOP_block, null); }
@@ -253,7 +255,7 @@ def test_a_failing_law_says_which_assertion(arch):
     memory.map(0x7000, 64)
     state = State(memory, CpuState(), {"xen_vcpu_info": 0x7000}.__getitem__)
     held, detail = interp.run_law("enable_unmasks", {}, state)
-    assert not held and "broken.pv:16:5: assertion failed" in detail
+    assert not held and "broken.pv:18:5: assertion failed" in detail
     held, detail = interp.run_law("halts", {}, state)  # the state answers no hypercalls
     assert not held and "unsupported" in detail
 

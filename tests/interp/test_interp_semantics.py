@@ -344,7 +344,8 @@ table t {
     local_struct(v: u16) -> u16;
     address_of_local(v: u32) -> u32;
     address_of_param(v: u32) -> u32;
-    store_bool(b: bool) -> bool;
+    load_bool() -> bool;
+    store_bool(b: bool) -> u8;
 }
 
 backend m for i386, x86_64 roles native {
@@ -378,7 +379,12 @@ backend m for i386, x86_64 roles native {
         bump(&v);
         return v;
     }
-    impl t.store_bool(b: bool) -> bool { here.cells[0] = 0xffff; var slot: ptr<bool> = &everywhere.cells[0] as ptr<bool>; *slot = b; return *slot; }
+    impl t.load_bool() -> bool { var slot: ptr<bool> = &everywhere.cells[0] as ptr<bool>; return *slot; }
+    impl t.store_bool(b: bool) -> u8 {
+        var slot: ptr<bool> = &everywhere.cells[0] as ptr<bool>;
+        *slot = b;
+        return everywhere.cells[0] as u8;
+    }
     fn bump(p: ptr<u32>) { *p += 100; }
 }
 """
@@ -440,11 +446,14 @@ def test_locals_in_memory(arch, stack_top):
         assert any(state.memory.read(BUF + 4096 - 64, 64))
 
 
-@pytest.mark.parametrize("arch", ARCHES)
-def test_a_bool_is_one_byte_read_back_by_its_lowest_bit(arch):
+@pytest.mark.parametrize("arch, cells_at", [("i386", 12), ("x86_64", 16)])
+def test_a_bool_is_one_byte_read_by_its_lowest_bit(arch, cells_at):
     state = memory_state()
-    assert call(MEMORY, arch, "t.store_bool", 0xFE, state=state).value == 0
-    assert call(MEMORY, arch, "t.store_bool", 3, state=state).value == 1
+    for byte, want in ((0xFE, 0), (0x03, 1), (0x01, 1)):
+        state.memory.write(EVERYWHERE + cells_at, bytes([byte, 0x77]))
+        assert call(MEMORY, arch, "t.load_bool", state=state).value == want
+    assert call(MEMORY, arch, "t.store_bool", 1, state=state).value == 1  # one byte: 0x77 stays
+    assert state.memory.read(EVERYWHERE + cells_at, 2) == b"\x01\x77"
 
 
 # ---- the same expectations, met by the compiled code ----
@@ -461,7 +470,8 @@ COMPILED_CASES = [
     (ARITH, "t.rem_s32", (0x80000000, 0xFFFFFFFF)),
     (CONVERSIONS, "t.enums", (0xFE, 0x8003)), (CONVERSIONS, "t.enums", (0x64, 0xFFFF)),
     (CONVERSIONS, "t.pointers", (0, 0)), (CONVERSIONS, "t.pointers", (0x1000, 0x1000)),
-    (CONVERSIONS, "t.pointers", (0x1000, 0x2000)), (CONVERSIONS, "t.sext", (0xFF,)), (CONVERSIONS, "t.zext", (0xFF,)), (CONVERSIONS, "t.trunc", (0x1234,)),
+    (CONVERSIONS, "t.pointers", (0x1000, 0x2000)), (CONVERSIONS, "t.sext", (0xFF,)),
+    (CONVERSIONS, "t.zext", (0xFF,)), (CONVERSIONS, "t.trunc", (0x1234,)),
     (CONVERSIONS, "t.s_to_u64", (0x8000,)), (CONVERSIONS, "t.bool_to_int", (7,)), (CONVERSIONS, "t.bool_to_int", (0,)),
     (CONVERSIONS, "t.ptr_roundtrip", (0xC0001000,)), (CONVERSIONS, "t.to_long", (0,)),
     (CONVERSIONS, "t.to_long", (0xFFFFFFFF,)), (CONVERSIONS, "t.implicit", (0xAB, 0xCDEF)),
