@@ -20,8 +20,8 @@ import dataclasses
 
 from ..interp import CpuState, State
 from ..runtime.calls import marshal, result_of
-from .harness import (ARITH_FLAGS, DF, IF, INTERP_BUDGET, MEMO_LIMIT, RESERVED_FLAG, InterpRun, Outcome, Rig,
-                      Violation)
+from .harness import (ARITH_FLAGS, DF, IF, INTERP_BUDGET, MEMO_LIMIT, RESERVED_FLAG, TF, InterpRun, Outcome,
+                      Rig, Violation)
 from .memory import OverlayMemory
 from .values import Example
 
@@ -124,8 +124,15 @@ def _one_run(rig: Rig, hook: str, examples: list[Example]) -> list[Outcome]:
         outcomes.append(out)
     memory_ok = all(overlay.final(page) == snap for page, snap in zip(rig.pages.pages, after))
     if run.fault is not None and run.done < len(examples):
-        suspicious.append(run.done)
-        outcomes.append(Outcome(hook, examples[run.done]))
+        k = run.done
+        ex = examples[k]
+        out = Outcome(hook, ex, args=argss[k], entry_values=records[k][3], register_names=names,
+                      registers=dict(run.fault.registers), fault=run.fault)
+        out.hypercalls = [(rig._hc_name(r.number), r.raw, r.rc) for r in by_example.get(k, [])]
+        rig._check_role(out, by_example.get(k, []))
+        if out.violations or not _fault_agrees(rig, out, ex, overlay, cpu, records[k][2], by_example.get(k, [])):
+            suspicious.append(k)
+        outcomes.append(out)
     if not memory_ok:
         suspicious = list(range(len(outcomes)))
     rig.dirty = rig.dirty or dirty_before
@@ -169,6 +176,27 @@ def _interpret_in_sequence(rig: Rig, plan, out: Outcome, ex: Example, overlay: O
     if key is not None and overlay.generation == 0 and len(plan.memo) < MEMO_LIMIT:
         plan.memo[key] = InterpRun(res, calls, {}, set(), dataclasses.replace(cpu), ())
     return _agrees(rig, plan, out, res, calls, krecs, cpu)
+
+
+def _fault_agrees(rig: Rig, out: Outcome, ex: Example, overlay: OverlayMemory, cpu: CpuState, flags: int,
+                  krecs) -> bool:
+    """A fault the spec itself makes the machine take, judged without a
+    re-run: natively, a hlt with interrupts off (the CPU never wakes), or a
+    popf that sets TF (the CPU single-steps into #DB)."""
+    fault = out.fault
+    if not rig.native or krecs or not (fault.kind == "halt" or fault.vector == 1):
+        return False
+    cpu.flags = flags
+    calls = []
+    state = State(memory=overlay, cpu=cpu, symbol_address=rig._symbol_address,
+                  hypercall=lambda *a: calls.append(a) or -38, stack_top=out.entry_values[rig.index[rig.rt.sp]])
+    halted = cpu.halted
+    res = rig.interp.call_hook(out.hook, out.args, state, budget=INTERP_BUDGET)
+    if res.fault is not None or calls:
+        return False
+    if fault.kind == "halt":
+        return cpu.halted > halted and not cpu.flags & IF
+    return bool(cpu.flags & TF)
 
 
 def _agrees(rig, plan, out, res, calls, krecs, cpu) -> bool:
