@@ -30,12 +30,10 @@ from .paging import GuestMemory
 EFLAGS_TF, EFLAGS_IOPL, EFLAGS_NT = 1 << 8, 3 << 12, 1 << 14
 EFLAGS_RF, EFLAGS_VM, EFLAGS_AC = 1 << 16, 1 << 17, 1 << 18
 
-VECTOR_DB, VECTOR_BP, VECTOR_OF, VECTOR_UD, VECTOR_GP, VECTOR_PF = 1, 3, 4, 6, 13, 14
+VECTOR_UD, VECTOR_GP, VECTOR_PF = 6, 13, 14
 INT80 = 0x80
 # Exceptions whose hardware frame carries an error code (Xen's X86_EXC_HAVE_EC).
 HAVE_ERROR_CODE = frozenset({8, 10, 11, 12, 13, 14, 17, 21, 29, 30})
-# Traps: the saved instruction pointer is the next instruction.
-TRAPS = frozenset({VECTOR_DB, VECTOR_BP, VECTOR_OF})
 # NMI, #DF and #MC are Xen's own business: never bounced from an instruction.
 NEVER_BOUNCED = frozenset({2, 8, 18})
 # trap_info.flags: bits 0-1 the gate's DPL, bit 2 "mask events on entry"
@@ -103,7 +101,7 @@ class _Frames64:
             words.append(tb.error_code)
         words += [state["rip"], (state["cs"] & 0xFFFC) | saved << self.mask_shift,
                   dl.frame_flags(state["rflags"], saved), rsp, state["ss"]]
-        sp -= 8 * len(words)
+        sp = (sp - 8 * len(words)) & 0xFFFFFFFFFFFFFFFF
         dl.write_frame(sp, words, tb)
         flags = dl.exit_flags(state["rflags"] & ~self.handler_clears, self.exit_clears)
         return dict(state, rip=tb.address, cs=c("FLAT_KERNEL_CS"), ss=c("FLAT_KERNEL_SS"), rsp=sp,

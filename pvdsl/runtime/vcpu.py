@@ -39,7 +39,7 @@ from .archinfo import (CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER
 from .errors import RuntimeFault
 from .memory import PAGE_SHIFT
 from .paging import check_rights, walk
-from .traps import Delivery, page_fault_error_code
+from .traps import VECTOR_UD, Delivery, page_fault_error_code
 
 VECTORS = {0: "divide error (#DE)", 1: "debug (#DB)", 3: "breakpoint (#BP)", 4: "overflow (#OF)",
            5: "bound range (#BR)", 6: "invalid opcode (#UD)", 7: "device not available (#NM)",
@@ -360,7 +360,7 @@ class EmulatedCpu:
                 info = self.d.abi.by_number.get(nr)
                 self._hypercalls.append((info.name if info else f"#{nr}", rc))
             traps = self.traps
-            if traps.pending is not None or traps.crash is not None:
+            if traps.used and (traps.pending is not None or traps.crash is not None):
                 # HYPERVISOR_iret: the whole register state comes from its frame.
                 self._xen_work = True
                 self.uc.emu_stop()
@@ -371,7 +371,7 @@ class EmulatedCpu:
                 for r in arg_regs[:self.hv.hypercall_arg_count(self.d, nr)]:
                     out[r] = poison
             self.regs.write(out)
-            if traps.events_due():  # Xen's test_all_events on the way back
+            if self.v.callbacks and traps.events_due():  # Xen's test_all_events on the way back
                 self._xen_work = True
                 self.uc.emu_stop()
         except BaseException as err:  # a bug in the model: stop, report, never crash the caller
@@ -412,7 +412,7 @@ class EmulatedCpu:
         fault = self._fault
         if (status and status != UCC.UC_ERR_INSN_INVALID) or (fault is not None and fault[0] != "exception"):
             return None
-        vector = 6 if status else fault[1] if fault is not None else None  # unicorn reports #UD as a status
+        vector = VECTOR_UD if status else fault[1] if fault is not None else None  # #UD comes as a status
         state = self.traps.resume(vector, self._page_fault() if vector == 14 else None)
         if state is None:
             return None
@@ -461,9 +461,9 @@ class EmulatedCpu:
         self._fault, self._hook_error = None, None
         self._executed = 0
         self._hypercalls = res.hypercalls if hypercalls else None
-        self._xen_work = False
-        if self.traps is not None and self.traps.used:
-            self.traps.reset()
+        traps = self.traps
+        if traps is not None and traps.used:
+            traps.reset()
         if isinstance(regs, dict):
             self.gprs.write(regs)
         else:
@@ -472,17 +472,14 @@ class EmulatedCpu:
         token = WATCHDOG.arm(uc, timeout) if timeout else None
         t0 = time.perf_counter()
         pc, status = entry, 0
-        resumed = entries = 0  # resumed: this emulation starts with Xen's iret into the guest
+        entries = 0  # emulations started at Xen's exit stub
         try:
             while True:
                 # Always with a count: unicorn then runs instruction-precise
                 # blocks, and a fault is raised once (without one, the first
                 # #PF after boot is re-raised and reported as a double fault).
                 uc._hook_exception = None
-                count = max(1, budget - self._executed) if budget else 1 << 62
-                status = self._emu_start(uch, pc, until, 0, count + resumed)
-                if resumed and self.count_instructions:
-                    self._executed -= 1  # Xen's iret is not the guest's
+                status = self._emu_start(uch, pc, until, 0, max(1, budget - self._executed) if budget else 1 << 62)
                 if uc._hook_exception is not None and self._hook_error is None:
                     self._hook_error = uc._hook_exception
                 res.registers = self.regs.read()
@@ -491,13 +488,18 @@ class EmulatedCpu:
                     if (status or self._fault is not None or self._xen_work) and self._hook_error is None:
                         spent = self._executed if self.count_instructions else entries
                         if (budget and spent >= budget) or WATCHDOG.expired(token):
-                            self._fault = None  # the limit ends the run, not what the guest did
+                            self._fault, self._xen_work = None, False  # the limit ends the run
                             status = 0 if status == UCC.UC_ERR_INSN_INVALID else status
                             break
-                        resume = self._return_to_guest(status)
+                        try:
+                            resume = self._return_to_guest(status)
+                        except Exception as err:  # a bug in the model: a report, never raised
+                            self._hook_error, resume = err, None
                         if resume is not None:
-                            pc, status, resumed = resume, 0, 1
+                            pc, status = resume, 0
                             entries += 1
+                            if self.count_instructions:
+                                self._executed -= 1  # the block hook will count Xen's iret: not the guest's
                             continue
                     break
                 if status or self._fault or self._hook_error or pc == until:
@@ -515,9 +517,10 @@ class EmulatedCpu:
             fired = WATCHDOG.disarm(token) if token is not None else False
             res.elapsed = time.perf_counter() - t0
         res.instructions = self._executed
-        if self.traps is not None and self.traps.used:
-            res.exceptions, res.upcalls = list(self.traps.taken), self.traps.upcalls
-            if self.traps.crash is not None:
+        if traps is not None and traps.used:
+            self._xen_work = False
+            res.exceptions, res.upcalls = list(traps.taken), traps.upcalls
+            if traps.crash is not None:
                 self._fault = ("crash",)
         if pc != until or status or self._fault or self._hook_error:
             res.fault = self._describe(label, pc, UcError(status) if status else None, fired, budget)
