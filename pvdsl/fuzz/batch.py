@@ -104,7 +104,7 @@ def _one_run(rig: Rig, hook: str, examples: list[Example]) -> list[Outcome]:
 
     overlay = OverlayMemory(rig.pages.as_dict(before), rig._translate, rig._live_read)
     cpu = rig._cpu_state(RESERVED_FLAG | IF) if rig.native else CpuState(flags=RESERVED_FLAG | IF, cr0=0, cr2=0,
-                                                                          cr3=0, cr4=0, msrs={}, tsc=0, cpuid=None)
+                                                                          cr3=0, cr4=0, msrs={}, tsc=0, cpuid=rig.cpuid)
     outcomes, suspicious = [], []
     for k, (ex, (regs_out, flags_out)) in enumerate(zip(examples, run.results)):
         out = Outcome(hook, ex, args=argss[k], entry_values=records[k][3], register_names=names)

@@ -31,8 +31,9 @@ from ..interp import CpuState, Interpreter, MemoryFault, State
 from ..runtime.batch import BatchDriver
 from ..runtime.calls import marshal, result_of
 from ..runtime.override import assemble, load_override
-from ..runtime.paging import walk
-from ..runtime.probe import HypercallRecorder, PageSet, WriteWatch, VcpuGuard, control_registers, read_msr
+from ..runtime.paging import check_rights, walk
+from ..runtime.probe import (CpuidProbe, HypercallRecorder, PageSet, VcpuGuard, WriteWatch, control_registers,
+                             read_msr)
 from ..runtime.session import Machine
 from . import static
 from .memory import PAGE, LiveMemory, OverlayMemory
@@ -177,6 +178,7 @@ class Rig:
         self.hv.trace = self.recorder
         self.entry_sp = top - 512
         self.driver = BatchDriver(self.cpu)
+        self.cpuid = CpuidProbe(self.cpu)  # the interpreter's cpuid answers what this vCPU's does
         self.watch = WriteWatch(self.cpu, [self.stack] + [(p, p + PAGE) for p in self.pages.pages]
                                 + self.driver.regions())
         self._maddr_cache: dict[int, int | None] = {}
@@ -250,17 +252,28 @@ class Rig:
         return self.keep[hook]
 
     # ---- the machine side ----
-    def _translate(self, page: int) -> int | None:
+    def _translate(self, page: int, write: bool = False) -> int | None:
         """A kernel page's machine address through the kernel's own root
-        table (whatever a hook may have switched cr3 to); None if unmapped."""
-        ma = self._maddr_cache.get(page)
+        table (whatever a hook may have switched cr3 to); None if the guest
+        kernel may not access it so (unmapped; read-only for a write;
+        supervisor-only where the kernel runs in ring 3)."""
+        key = (page, write)
+        ma = self._maddr_cache.get(key)
         if ma is None:
-            ma = walk(self.hv.mem, self.rt, self.root, page).maddr
-            if ma is not None:
-                self._maddr_cache[page] = ma
+            w = walk(self.hv.mem, self.rt, self.root, page)
+            user = not self.native and self.rt.guest_ring == 3
+            if w.maddr is not None and not check_rights(self.rt, w, write, user):
+                ma = self._maddr_cache[key] = w.maddr
         return ma
 
     def _live_read(self, ma: int, n: int) -> bytes:
+        """Machine memory as it was before the compiled run: a page the
+        hook stored into outside the watched ones is read from the write
+        watch's undo copy."""
+        saved = self.watch.saved.get(ma & ~(PAGE - 1))
+        if saved is not None:
+            off = ma & (PAGE - 1)
+            return saved[off:off + n]
         return self.hv.mem.mm[ma:ma + n]
 
     def resolve_args(self, hook: str, ex: Example) -> list[int]:
@@ -386,7 +399,7 @@ class Rig:
     def _cpu_state(self, flags: int) -> CpuState:
         crs = control_registers(self.cpu)
         return CpuState(flags=flags, cr0=crs[0], cr2=crs[2], cr3=crs[3], cr4=crs[4], msrs=MachineMsrs(self.cpu),
-                        tsc=0, cpuid=None)
+                        tsc=0, cpuid=self.cpuid)
 
     # ---- laws on the interpreter ----
     def law_on_interpreter(self, name: str) -> tuple[bool, str]:
@@ -405,7 +418,7 @@ class Rig:
 
         crs = control_registers(self.cpu)
         flags = self.cpu.regs.read()[self._flags_reg]
-        cpu = CpuState(flags=flags, cr0=crs[0], cr2=crs[2], cr3=crs[3], cr4=crs[4], msrs={}, tsc=0, cpuid=None)
+        cpu = CpuState(flags=flags, cr0=crs[0], cr2=crs[2], cr3=crs[3], cr4=crs[4], msrs={}, tsc=0, cpuid=self.cpuid)
         state = State(memory=LiveMemory(self._translate, self.hv.mem.mm), cpu=cpu,
                       symbol_address=lambda n: self.symbols[n][0], hypercall=hypercall)
         domains = [_domain(p, self.arch) for p in law.params]
@@ -463,7 +476,7 @@ class Rig:
             overlay.apply(rec.effects)
             return rec.rc
 
-        cpu = cpu_before or CpuState(flags=flags, cr0=0, cr2=0, cr3=0, cr4=0, msrs={}, tsc=0, cpuid=None)
+        cpu = cpu_before or CpuState(flags=flags, cr0=0, cr2=0, cr3=0, cr4=0, msrs={}, tsc=0, cpuid=self.cpuid)
         state = State(memory=overlay, cpu=cpu, symbol_address=self._symbol_address, hypercall=hypercall,
                       stack_top=sp)  # the interpreter's frames where the compiled ones are
         crs0 = (cpu.cr0, cpu.cr3, cpu.cr4)

@@ -37,7 +37,7 @@ class OverlayMemory:
         buf = self.outside.get(page)
         if buf is not None:
             return buf
-        ma = self._translate(page)
+        ma = self._translate(page, write)
         if ma is None:
             raise MemoryFault(va, size, write=write)
         data = self._live_read(ma, PAGE)
@@ -97,7 +97,7 @@ class LiveMemory:
         self._mm = mm
 
     def _ma(self, va: int, n: int, write: bool) -> int:
-        ma = self._translate(va & ~OFF)
+        ma = self._translate(va & ~OFF, write)
         if ma is None:
             raise MemoryFault(va, n, write=write)
         return ma + (va & OFF)

@@ -263,6 +263,31 @@ class VcpuGuard:
         return changed
 
 
+class CpuidProbe:
+    """What `cpuid` answers on this vCPU, for the reference interpreter's
+    CpuState.cpuid: a `cpuid; int3` placed in the kernel region and run
+    once per (leaf, subleaf), the answers kept."""
+
+    def __init__(self, cpu):
+        from .loader import _write_va
+
+        self.cpu = cpu
+        self.va = cpu.d.kernel.alloc(16, 16, "cpuid probe")
+        _write_va(cpu.d, self.va, b"\x0f\xa2\xcc")
+        self.answers: dict[tuple[int, int], tuple[int, int, int, int]] = {}
+        self._regs = tuple(cpu.gprs.names[:4])  # rax rbx rcx rdx / eax ebx ecx edx
+
+    def __call__(self, leaf: int, subleaf: int) -> tuple[int, int, int, int]:
+        key = (leaf & 0xFFFFFFFF, subleaf & 0xFFFFFFFF)
+        if key not in self.answers:
+            a, b, c, d = self._regs
+            res = self.cpu.run(self.va, self.va + 2, {a: key[0], c: key[1]}, 100, 1.0, label="cpuid probe",
+                               hypercalls=False)
+            regs = res.registers
+            self.answers[key] = tuple(regs[r] & 0xFFFFFFFF for r in (a, b, c, d)) if res.fault is None else (0,) * 4
+        return self.answers[key]
+
+
 _CRS = {0: X.UC_X86_REG_CR0, 2: X.UC_X86_REG_CR2, 3: X.UC_X86_REG_CR3, 4: X.UC_X86_REG_CR4}
 
 
@@ -275,4 +300,4 @@ def page_of(va: int) -> int:
     return va >> PAGE_SHIFT << PAGE_SHIFT
 
 
-__all__ = ["HypercallRecord", "HypercallRecorder", "PageSet", "WriteWatch", "control_registers", "VcpuGuard", "page_of", "read_msr", "restore_baseptr"]
+__all__ = ["HypercallRecord", "HypercallRecorder", "PageSet", "WriteWatch", "control_registers", "CpuidProbe", "VcpuGuard", "page_of", "read_msr", "restore_baseptr"]

@@ -169,6 +169,7 @@ class EmulatedCpu:
         self._emu_start = uclib.uc_emu_start
         self.cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if rt.word == 8 else capstone.CS_MODE_32)
         self._block_sizes: dict[int, int] = {}
+        self._pages: dict[tuple[int, int], int] = {}  # (cr3, page) -> machine address, for one run
         self._executed = 0
         self._fault: tuple | None = None
         self._hook_error: BaseException | None = None
@@ -263,6 +264,7 @@ class EmulatedCpu:
         self.uc.reg_write(X.UC_X86_REG_CR3, mfn << PAGE_SHIFT)
 
     def flush_tlb(self) -> None:
+        self._pages.clear()
         # Writing cr3 flushes the (non-global) TLB, as on hardware.
         self.uc.reg_write(X.UC_X86_REG_CR3, self.uc.reg_read(X.UC_X86_REG_CR3))
 
@@ -335,12 +337,21 @@ class EmulatedCpu:
         return w.maddr
 
     def read_virtual(self, va: int, n: int) -> bytes:
-        out = bytearray()
-        for i in range(n):
-            try:
-                out.append(self.hv.mem.u8(self.maddr(va + i)))
-            except KeyError:
-                break
+        """Up to n bytes at va, through the current page tables (fewer where
+        a page is unmapped). Pages are translated once per cr3: the run loop
+        reads the byte before the pc at every native hlt."""
+        out, cr3 = bytearray(), self.uc.reg_read(X.UC_X86_REG_CR3)
+        while n > 0:
+            key = (cr3, va >> PAGE_SHIFT)
+            ma = self._pages.get(key)
+            if ma is None:
+                w = walk(self.hv.mem, self.rt, cr3 >> PAGE_SHIFT, va & ~0xFFF)
+                if w.maddr is None:
+                    break
+                ma = self._pages[key] = w.maddr
+            take = min(n, 0x1000 - (va & 0xFFF))
+            out += self.hv.mem.mm[ma + (va & 0xFFF):ma + (va & 0xFFF) + take]
+            va, n = va + take, n - take
         return bytes(out)
 
     # ---- hooks ----
@@ -458,6 +469,7 @@ class EmulatedCpu:
         registers by name, or every general register in `gprs.names` order.
         Never raises for anything the guest does: the outcome is in the result."""
         res = RunResult()
+        self._pages.clear()  # the guest may have changed its page tables since the last run
         self._fault, self._hook_error = None, None
         self._executed = 0
         self._hypercalls = res.hypercalls if hypercalls else None
