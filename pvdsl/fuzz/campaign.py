@@ -40,6 +40,7 @@ class HookResult:
     failure: Outcome | None = None
     shrunk: bool = False
     seconds: float = 0.0
+    drifted: int = 0  # failures that did not reproduce on a fresh host (state earlier examples left)
 
     @property
     def key(self) -> str:
@@ -91,7 +92,7 @@ class Campaign:
             if rig.dirty:
                 rig = rig.fresh()
             t0 = time.perf_counter()
-            r = self.fuzz_hook(rig, spec, hook)
+            r, rig = self.fuzz_hook(rig, spec, hook)
             r.seconds = time.perf_counter() - t0
             out.append(r)
             if self.progress:
@@ -101,7 +102,8 @@ class Campaign:
         self.results.extend(out)
         return out
 
-    def fuzz_hook(self, rig: Rig, spec: str, hook: str) -> HookResult:
+    def fuzz_hook(self, rig: Rig, spec: str, hook: str) -> tuple[HookResult, Rig]:
+        """The hook's examples; the result and the rig to go on with."""
         tname = rig.target.name
         res = HookResult(spec, rig.built.name, tname, hook, "pass")
         # The seed leaves out the target, so both arches draw the same
@@ -123,6 +125,16 @@ class Campaign:
                 if samples is not None and len(samples) < 64:
                     samples.append((tname, out.example, out, sig))
                 if not out.ok:
+                    # A report must stand on its own, as its replay command
+                    # will: the example again on a freshly booted host. If it
+                    # passes there, the failure needed what earlier examples
+                    # left in the model (a page table a generated pointer
+                    # happened to hit ...): go on from the fresh host.
+                    rig = rig.fresh()
+                    out = rig.execute(hook, out.example)
+                    if out.ok:
+                        res.drifted += 1
+                        break
                     res.status = "fail"
                     res.failure = out
                     if self.opts.shrink:
@@ -130,7 +142,7 @@ class Campaign:
                         if small is not None:
                             res.failure, res.shrunk = small, True
                     break
-        return res
+        return res, rig
 
 
 def shrink(rig: Rig, hook: str, failure: Outcome, seed: int) -> Outcome | None:

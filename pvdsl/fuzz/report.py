@@ -128,15 +128,19 @@ def summary(results: list[HookResult], seconds: float) -> str:
     n = {s: sum(1 for r in results if r.status == s) for s in ("pass", "fail", "skipped")}
     execs = sum(r.executions for r in results)
     rate = f", {execs / seconds:,.0f} executions/s" if seconds > 0 else ""
+    drifted = sum(r.drifted for r in results)
+    note = (f"; {drifted} failure(s) did not reproduce on a fresh host (state left by earlier examples) and "
+            "were not counted") if drifted else ""
     return (f"{len(results)} checks: {n['pass']} passed, {n['fail']} failed, {n['skipped']} skipped; "
-            f"{execs:,} executions in {seconds:.1f} s{rate}")
+            f"{execs:,} executions in {seconds:.1f} s{rate}{note}")
 
 
 def to_json(results: list[HookResult], seconds: float, seed: int, includes=(), asm=()) -> str:
     rows = []
     for r in results:
         row = {"spec": r.spec, "backend": r.backend, "target": r.target, "hook": r.hook, "status": r.status,
-               "reason": r.reason, "executions": r.executions, "seconds": round(r.seconds, 4)}
+               "reason": r.reason, "executions": r.executions, "seconds": round(r.seconds, 4),
+               "drifted": r.drifted}
         if r.failure is not None:
             row["violations"] = [{"oracle": v.oracle, "message": v.message, "expected": v.expected,
                                   "actual": v.actual} for v in r.failure.violations]
