@@ -253,7 +253,7 @@ class FunctionLowering:
         if op in ("<<", ">>"):
             return self._shift(op, self.rvalue(e.left, t), self.value(e.right), t, rt)
         if op in _CMP:
-            common = self._common(lt, rt)
+            common = T.comparison_type(lt, rt, self.ty.arch)
             left, right = self.rvalue(e.left, common), self.rvalue(e.right, common)
             if isinstance(left.type, ir.PointerType):
                 return self.b.icmp_unsigned(op, left, right)
@@ -261,17 +261,6 @@ class FunctionLowering:
                 return self.b.icmp_signed(op, left, right)
             return self.b.icmp_unsigned(op, left, right)
         return self._arith(op, self.rvalue(e.left, t), self.rvalue(e.right, t), t)
-
-    def _common(self, lt: T.Type, rt: T.Type) -> T.Type:
-        if isinstance(lt, T.NullType):
-            return rt
-        if isinstance(rt, T.NullType) or not T.is_integer(lt):
-            return lt
-        if isinstance(lt, T.UntypedInt):
-            return rt if not isinstance(rt, T.UntypedInt) else T.LONG
-        if isinstance(rt, T.UntypedInt):
-            return lt
-        return T.common_int_type(lt, rt, self.ty.arch)
 
     def _arith(self, op: str, a, b, t: T.Type):
         if op in _ARITH:

@@ -146,22 +146,10 @@ class ExprCompiler:
         if op in ("<<", ">>"):
             return self.shift(op, self.rvalue(e.left, t), self.value(e.right), t)
         if op in _CMP:
-            common = self.common(self.type_of(e.left), self.type_of(e.right))
+            common = T.comparison_type(self.type_of(e.left), self.type_of(e.right), self.ty.arch)
             left, right = self.rvalue(e.left, common), self.rvalue(e.right, common)
             return self.combine([left, right], lambda a, b: f"({a} {op} {b})")
         return self.arith(op, self.rvalue(e.left, t), self.rvalue(e.right, t), t)
-
-    def common(self, lt: T.Type, rt: T.Type) -> T.Type:
-        """The type both sides of a comparison convert to (codegen's _common)."""
-        if isinstance(lt, T.NullType):
-            return rt
-        if isinstance(rt, T.NullType) or not T.is_integer(lt):
-            return lt
-        if isinstance(lt, T.UntypedInt):
-            return rt if not isinstance(rt, T.UntypedInt) else T.LONG
-        if isinstance(rt, T.UntypedInt):
-            return lt
-        return T.common_int_type(lt, rt, self.ty.arch)
 
     def arith(self, op: str, a: V, b: V, t: T.Type) -> V:
         if op in _WRAPPING:

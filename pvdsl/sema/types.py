@@ -211,3 +211,19 @@ def common_int_type(lt: Type, rt: Type, arch: Arch) -> Type | None:
     if up_l:
         return lb
     return None
+
+
+def comparison_type(lt: Type, rt: Type, arch: Arch) -> Type:
+    """The type both sides of a comparison are converted to before comparing
+    (the code generator and the reference interpreter both use this): null
+    takes the other side's type, an untyped side the typed one's, two untyped
+    sides `long`, two integers their common type."""
+    if isinstance(lt, NullType):
+        return rt
+    if isinstance(rt, NullType) or not is_integer(lt):
+        return lt
+    if isinstance(lt, UntypedInt):
+        return rt if not isinstance(rt, UntypedInt) else LONG
+    if isinstance(rt, UntypedInt):
+        return lt
+    return common_int_type(lt, rt, arch)
