@@ -20,8 +20,8 @@ import dataclasses
 
 from ..interp import CpuState, State
 from ..runtime.calls import marshal, result_of
-from .harness import (ARITH_FLAGS, DF, IF, INTERP_BUDGET, MEMO_LIMIT, RESERVED_FLAG, TF, InterpRun, Outcome,
-                      Rig, Violation)
+from .harness import ARITH_FLAGS, DF, IF, INTERP_BUDGET, RESERVED_FLAG, TF, Rig
+from .records import MEMO_LIMIT, InterpRun, Outcome, Violation
 from .memory import OverlayMemory
 from .values import Example
 

@@ -22,7 +22,8 @@ from ..arch import Target
 from . import static
 from ..runtime.batch import MAX_BATCH
 from .batch import batchable, run_batch
-from .harness import Outcome, Rig
+from .harness import Rig
+from .records import Outcome
 from .values import Example, example_strategy
 
 SHRINK_EXAMPLES = 400

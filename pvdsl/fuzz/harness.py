@@ -25,18 +25,17 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
-from dataclasses import dataclass, field
 
 from ..interp import CpuState, Interpreter, MemoryFault, State
 from ..runtime.batch import BatchDriver
 from ..runtime.calls import marshal, result_of
 from ..runtime.override import assemble, load_override
 from ..runtime.paging import check_rights, walk
-from ..runtime.probe import (CpuidProbe, HypercallRecorder, PageSet, VcpuGuard, WriteWatch, control_registers,
-                             read_msr)
+from ..runtime.probe import CpuidProbe, HypercallRecorder, PageSet, VcpuGuard, WriteWatch, control_registers
 from ..runtime.session import Machine
 from . import static
 from .memory import PAGE, LiveMemory, OverlayMemory
+from .records import MEMO_LIMIT, HookPlan, InterpRun, MachineMsrs, Outcome, Violation, fmt_args, width_of
 from .values import BUFFER_PAGES, BulkGenerator, Example, describe_params
 
 DF = 1 << 10
@@ -56,82 +55,6 @@ SCHED_OPS_RESTORABLE = (0, 1, 3)  # SCHEDOP_yield, SCHEDOP_block, SCHEDOP_poll
 BUDGET = 2_000_000  # instructions: a hook may loop over a whole generated count
 INTERP_BUDGET = 200_000  # statements; past it the differential is inconclusive for that example
 TIMEOUT = 2.0
-
-
-@dataclass
-class Violation:
-    oracle: str
-    message: str
-    expected: str = ""
-    actual: str = ""
-    pc: int | None = None  # the offending guest instruction, when known
-
-
-@dataclass
-class Outcome:
-    hook: str
-    example: Example
-    violations: list[Violation] = field(default_factory=list)
-    registers: dict[str, int] = field(default_factory=dict)
-    entry_values: list[int] = field(default_factory=list)
-    register_names: list[str] = field(default_factory=list)
-    value: int = 0
-    fault: object = None
-    hypercalls: list[tuple[str, tuple[int, ...], int]] = field(default_factory=list)
-    args: list[int] = field(default_factory=list)  # as called (see Rig.resolve_args)
-    inconclusive: str = ""  # why the differential could not decide (the example still ran every other oracle)
-
-    @property
-    def ok(self) -> bool:
-        return not self.violations
-
-    @property
-    def entry_registers(self) -> dict[str, int]:
-        return dict(zip(self.register_names, self.entry_values))
-
-
-@dataclass
-class InterpRun:
-    """What the reference interpreter made of one example."""
-
-    res: object  # interp.InterpResult
-    calls: list  # (name, number, args, pointees) per hypercall
-    pages: dict[int, bytes]  # watched pages it wrote: their final bytes
-    outside: set  # machine frames of unwatched pages it wrote
-    cpu: CpuState
-    crs0: tuple
-
-
-MEMO_LIMIT = 4096
-
-
-@dataclass
-class HookPlan:
-    """What execute() needs per hook, worked out once."""
-
-    hook: object  # runtime.loader.HookInfo
-    params: tuple
-    sizes: tuple[int, ...]
-    pushf: bool  # the result may carry arithmetic flags no spec predicts
-    rdtsc: bool  # the result may carry the host's clock
-    pointers: bool  # has pointer parameters: their buffers are refilled per example
-    memo: dict | None = None  # inputs -> InterpRun, for hooks that reach no hypercall
-    called: frozenset = frozenset()  # every name the body (and its helpers) calls
-
-
-class MachineMsrs(dict):
-    """The vCPU's MSRs as the interpreter's CpuState.msrs: read through to
-    the emulated CPU (which reads unknown MSRs as 0), writes kept."""
-
-    def __init__(self, cpu):
-        super().__init__()
-        self.cpu = cpu
-
-    def get(self, msr, default=None):
-        return super().get(msr) if msr in self.keys() else read_msr(self.cpu, msr)
-
-    def __contains__(self, msr) -> bool:
-        return True
 
 
 class Rig:
@@ -506,22 +429,22 @@ class Rig:
         # Marshalling: what the model received against what the interpreter predicts.
         for i, (name, number, hargs, pointees) in enumerate(calls):
             if i >= len(records):
-                v.append(Violation("marshalling", f"hypercall #{i + 1} missing", f"{name}{_fmt(hargs)}",
+                v.append(Violation("marshalling", f"hypercall #{i + 1} missing", f"{name}{fmt_args(hargs)}",
                                    "no hypercall"))
                 break
             rec = records[i]
             if rec.number != number:
                 v.append(Violation("marshalling", f"hypercall #{i + 1} is the wrong one",
-                                   f"{name}{_fmt(hargs)}", f"{self._hc_name(rec.number)}{_fmt(rec.raw)}"))
+                                   f"{name}{fmt_args(hargs)}", f"{self._hc_name(rec.number)}{fmt_args(rec.raw)}"))
                 break
             bad = self._arg_mismatch(number, hargs, rec, pointees)
             if bad:
                 v.append(Violation("marshalling", f"hypercall #{i + 1} ({name}): {bad}",
-                                   f"{name}{_fmt(hargs)}", f"{name}{_fmt(rec.raw)}"))
+                                   f"{name}{fmt_args(hargs)}", f"{name}{fmt_args(rec.raw)}"))
         if len(records) > len(calls):
             extra = records[len(calls)]
             v.append(Violation("marshalling", f"an unexpected hypercall #{len(calls) + 1}", "none",
-                               f"{self._hc_name(extra.number)}{_fmt(extra.raw)}"))
+                               f"{self._hc_name(extra.number)}{fmt_args(extra.raw)}"))
         if res.fault is None and out.fault is not None and out.fault.kind == "halt" \
                 and state_cpu.halted and not state_cpu.flags & IF:
             self._memory_violations(out, run)
@@ -607,7 +530,7 @@ class Rig:
                                 f"{mine.hex(' ') if mine is not None else '(unreadable)'}, got "
                                 f"{theirs.hex(' ') if theirs is not None else '(unreadable)'}")
                 continue
-            width = _width(params[i][1], self.arch) if i < len(params) else self.arch.word_bits
+            width = width_of(params[i][1], self.arch) if i < len(params) else self.arch.word_bits
             m = (1 << width) - 1
             if (pred & m) != (got & m):
                 return f"argument {pname} in {reg}: expected {pred & m:#x}, got {got & m:#x}"
@@ -638,20 +561,3 @@ class Rig:
             if b <= va < b + BUFFER_PAGES * PAGE:
                 return f"buffer {i}+{va - b}"
         return "watched page"
-
-
-def _width(t, arch) -> int:
-    from ..sema import types as T
-
-    if isinstance(t, T.IntType):
-        return t.width(arch)
-    if isinstance(t, T.EnumType):
-        return t.base.width(arch)
-    if isinstance(t, T.BoolType):
-        return 8
-    return arch.word_bits
-
-
-def _fmt(args) -> str:
-    return "(" + ", ".join(f"{a:#x}" if isinstance(a, int) and a >= 0 else str(a) for a in args) + ")"
-

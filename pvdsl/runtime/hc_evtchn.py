@@ -244,7 +244,7 @@ def _op(call, cmd: int, arg: int) -> int:
 
 
 def _status(call, arg: int) -> int:
-    hv, d, c = call.hv, call.d, call.c
+    d, c = call.d, call.c
     S = "evtchn_status"
     buf = call.read_struct(arg, S)
     target = call.target_domain(call.get(buf, S, "dom"))

@@ -86,7 +86,7 @@ def _l1_slot(call, addr: int, flags: int) -> tuple[int, int] | None:
     PTE's machine address with GNTMAP_contains_pte, else the entry mapping
     that virtual address in the caller's current tables. The table must be
     a validated L1 of the caller (page_lock)."""
-    hv, mem, d = call.hv, call.hv.mem, call.d
+    mem, d = call.hv.mem, call.d
     if flags & call.c("GNTMAP_contains_pte"):
         if addr % 8:
             return None

@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 from .builder import MIB, build_pv_domain
-from .session import HOST_POOL_BYTES, XEN_RESERVE_BYTES, Machine
+from .session import XEN_RESERVE_BYTES, Machine
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 MAX_LINE = 1 << 20

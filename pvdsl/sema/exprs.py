@@ -14,7 +14,7 @@ from ..diagnostics import Note
 from ..syntax import ast
 from . import types as T
 from .intrinsics import INTRINSICS, Intrinsic
-from .model import FnInfo, HookInfo, HypercallInfo, PercpuInfo, TableInfo
+from .model import HookInfo, HypercallInfo, PercpuInfo, TableInfo
 from .scope import KIND_WORDS
 
 ARITH = {"+", "-", "*", "/", "%", "&", "|", "^"}

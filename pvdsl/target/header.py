@@ -319,7 +319,7 @@ class HeaderWriter:
 
     # ---- call macros ----
     def _macros(self) -> None:
-        self.emit(f"/* PVDSL_CALL_<table>_<hook>(args...): call a hook through its table slot with the")
+        self.emit("/* PVDSL_CALL_<table>_<hook>(args...): call a hook through its table slot with the")
         self.emit(" * clobbers its convention allows, and record the call as a patch site in")
         self.emit(f" * {SITES_SECTION}: {{ptr site, ptr table, u32 slot, u8 length, u8 callee_save,")
         self.emit(" * u16 clobber mask}; mask bit i = the arch's i-th caller-saved register. */")
