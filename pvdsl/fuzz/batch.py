@@ -80,6 +80,7 @@ def _one_run(rig: Rig, hook: str, examples: list[Example]) -> list[Outcome]:
         argss.append(args)
     before = rig.pages.snapshot()
     rig.recorder.reset()
+    rig.recorder.pages = rig.pages if plan.pointers else rig.storage_pages
     rig.watch.reset()
     rig.recorder.tag = rig.watch.tag = rig.driver.current
     try:

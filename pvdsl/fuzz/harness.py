@@ -89,12 +89,16 @@ class Rig:
                          for p in built.params.values()] + [1])
         self.buffers = [k.alloc(BUFFER_PAGES * PAGE, PAGE, f"fuzz buffer {i}") for i in range(npointers)]
         self.symbols = self._symbols()
-        watched = set()
+        storage = set()
         for va, size in self.symbols.values():
-            watched.update(range(va & ~(PAGE - 1), va + max(size, 1), PAGE))
+            storage.update(range(va & ~(PAGE - 1), va + max(size, 1), PAGE))
+        watched = set(storage)
         for b in self.buffers:
             watched.update(range(b, b + BUFFER_PAGES * PAGE, PAGE))
         self.pages = PageSet(self.hv.mem, self.cpu, sorted(watched))
+        # What the model may write for a hook without pointer arguments: its
+        # storage (vcpu_info is there); the recorder diffs only these then.
+        self.storage_pages = PageSet(self.hv.mem, self.cpu, sorted(storage))
         top = k.stack_tops[0]
         self.stack = (top - STACK_PAGES * PAGE, top)
         self.recorder = HypercallRecorder(self.pages, PageSet(self.hv.mem, self.cpu, range(*self.stack, PAGE)))
@@ -271,6 +275,7 @@ class Rig:
         before = self.pages.snapshot()
         cpu_before = self._cpu_state(flags) if self.native else None
         self.recorder.reset()
+        self.recorder.pages = self.pages if plan.pointers else self.storage_pages
         self.watch.reset()
         res = self.cpu.run(h.site, h.site_end, values, self.budget, self.timeout, label=hook)
         switched = not self.native and self.cpu.v.guest_table != self.root
