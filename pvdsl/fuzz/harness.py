@@ -116,6 +116,7 @@ class Rig:
         self._flags_reg = self.rt.flags
         self.keep = {}
         self._plans: dict[str, HookPlan] = {}
+        self._masks: dict[int, list] = {}
         self.vcpu_info = None if self.native else self._vcpu_info_fields()
         self.mask_at, self.pending_at = self._input_addresses()
         # Xen's own list, by number: a spec may bind a privileged hypercall
@@ -522,12 +523,21 @@ class Rig:
             out[j].append((off, mine, rec.stack_bytes(va, n)))
         return out
 
+    def _arg_masks(self, number: int) -> list[tuple[str, str, int]]:
+        """(register, parameter name, mask of its declared width) per argument
+        of hypercall `number`, worked out once."""
+        masks = self._masks.get(number)
+        if masks is None:
+            info = self.numbers.get(number)
+            params = info.params if info else ()
+            masks = self._masks[number] = [
+                (reg, params[i][0] if i < len(params) else f"arg{i}",
+                 (1 << (width_of(params[i][1], self.arch) if i < len(params) else self.arch.word_bits)) - 1)
+                for i, reg in enumerate(self.arch.hypercall_arg_regs)]
+        return masks
+
     def _arg_mismatch(self, number: int, predicted: tuple, rec, pointees: dict[int, list]) -> str:
-        info = self.numbers.get(number)
-        params = info.params if info else ()
-        for i, (pred, got) in enumerate(zip(predicted, rec.raw)):
-            reg = self.arch.hypercall_arg_regs[i]
-            pname = params[i][0] if i < len(params) else f"arg{i}"
+        for i, ((reg, pname, m), pred, got) in enumerate(zip(self._arg_masks(number), predicted, rec.raw)):
             if i in pointees:
                 for off, mine, theirs in pointees[i]:
                     if mine != theirs:
@@ -535,8 +545,6 @@ class Rig:
                                 f"{mine.hex(' ') if mine is not None else '(unreadable)'}, got "
                                 f"{theirs.hex(' ') if theirs is not None else '(unreadable)'}")
                 continue
-            width = width_of(params[i][1], self.arch) if i < len(params) else self.arch.word_bits
-            m = (1 << width) - 1
             if (pred & m) != (got & m):
                 return f"argument {pname} in {reg}: expected {pred & m:#x}, got {got & m:#x}"
         return ""

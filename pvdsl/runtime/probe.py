@@ -66,11 +66,6 @@ class PageSet:
         mm = self.mem.mm
         return [mm[m:m + PAGE_SIZE] for m in self._maddrs]
 
-    def pages_from(self, va: int) -> dict[int, bytes]:
-        """The watched pages at or above `va`'s page (the live part of a stack)."""
-        mm, low = self.mem.mm, va & ~(PAGE_SIZE - 1)
-        return {p: mm[m:m + PAGE_SIZE] for p, m in zip(self._vas, self._maddrs) if p >= low}
-
     def restore(self, snap: list[bytes]) -> None:
         mm = self.mem.mm
         for m, data in zip(self._maddrs, snap):
@@ -109,14 +104,10 @@ class HypercallRecorder:
 
     def enter(self, v, number: int, raw) -> None:
         self._before = self.pages.snapshot() if self.pages is not None else None
-        self._stack = self.stack.pages_from(self._sp(v)) if self.stack is not None else {}
+        # The whole (small) stack: copying it costs less than reading the
+        # stack pointer through unicorn's Python layer to copy less.
+        self._stack = self.stack.as_dict(self.stack.snapshot()) if self.stack is not None else {}
         self._reads = []
-
-    @staticmethod
-    def _sp(v) -> int:
-        """The guest's stack pointer at the trap (0 when no vCPU runs)."""
-        cpu = v.cpu
-        return cpu.uc.reg_read(cpu.rt.regs[cpu.rt.sp]) if cpu is not None else 0
 
     def guest_read(self, va: int, n: int) -> None:
         if len(self._reads) < 256:
