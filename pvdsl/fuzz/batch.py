@@ -108,11 +108,17 @@ def _one_run(rig: Rig, hook: str, examples: list[Example]) -> list[Outcome]:
                                                                           cr3=0, cr4=0, msrs={}, tsc=0, cpuid=rig.cpuid)
     outcomes, suspicious = [], []
     for k, (ex, (regs_out, flags_out)) in enumerate(zip(examples, run.results)):
+        krecs = by_example.get(k, [])
+        if k in run.stops:
+            out, judged = _stopped(rig, hook, ex, argss[k], records[k], run.stops[k], krecs, overlay, cpu)
+            outcomes.append(out)
+            if not judged or any(t == k for (_pc, _ma, _n, _v, t) in hits):
+                suspicious.append(k)
+            continue
         out = Outcome(hook, ex, args=argss[k], entry_values=records[k][3], register_names=names)
         out.registers = dict(zip(names, regs_out))
         out.registers[rt.flags] = flags_out
         out.value = result_of(rig.arch, h.ret_size, out.registers)
-        krecs = by_example.get(k, [])
         out.hypercalls = [(rig._hc_name(r.number), r.raw, r.rc) for r in krecs]
         rig._check_convention(hook, out, records[k][3], rig.entry_sp)
         rig._check_role(out, krecs)
@@ -126,20 +132,29 @@ def _one_run(rig: Rig, hook: str, examples: list[Example]) -> list[Outcome]:
     memory_ok = all(overlay.final(page) == snap for page, snap in zip(rig.pages.pages, after))
     if run.fault is not None and run.done < len(examples):
         k = run.done
-        ex = examples[k]
-        out = Outcome(hook, ex, args=argss[k], entry_values=records[k][3], register_names=names,
-                      registers=dict(run.fault.registers), fault=run.fault)
-        out.hypercalls = [(rig._hc_name(r.number), r.raw, r.rc) for r in by_example.get(k, [])]
-        rig._check_role(out, by_example.get(k, []))
-        if out.violations or not _fault_agrees(rig, out, ex, overlay, cpu, records[k][2], by_example.get(k, [])):
-            suspicious.append(k)
+        out, judged = _stopped(rig, hook, examples[k], argss[k], records[k], run.fault, by_example.get(k, []),
+                               overlay, cpu)
         outcomes.append(out)
+        if not judged:
+            suspicious.append(k)
     if not memory_ok:
         suspicious = list(range(len(outcomes)))
     rig.dirty = rig.dirty or dirty_before
     for k in sorted(set(suspicious)):
         outcomes[k] = rig.execute(hook, examples[k])
     return outcomes
+
+
+def _stopped(rig: Rig, hook: str, ex: Example, args, record, fault, krecs, overlay: OverlayMemory,
+             cpu: CpuState) -> tuple[Outcome, bool]:
+    """The outcome of an example that ended in `fault`, and whether the
+    batch could judge it (else it is re-run alone): only a fault the spec
+    itself makes the machine take, and no violation."""
+    out = Outcome(hook, ex, args=args, entry_values=record[3], register_names=rig.names,
+                  registers=dict(fault.registers), fault=fault)
+    out.hypercalls = [(rig._hc_name(r.number), r.raw, r.rc) for r in krecs]
+    rig._check_role(out, krecs)
+    return out, not out.violations and _fault_agrees(rig, out, ex, overlay, cpu, record[2], krecs)
 
 
 def _interpret_in_sequence(rig: Rig, plan, out: Outcome, ex: Example, overlay: OverlayMemory, cpu: CpuState,

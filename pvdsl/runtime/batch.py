@@ -11,14 +11,19 @@ Between two calls nothing runs but the driver, which uses no register the
 record does not set, so each call starts from exactly the record's state.
 
 A run stops at the first fault (the index of the record that faulted is in
-guest memory: `BatchRun.done`); hypercalls and stores seen by the probes
-are tagged with the index of the record in progress (`current()`).
+guest memory: `BatchRun.done`), except natively for the stops the caller
+judges by itself (a hlt with interrupts off, the #DB of a set TF): those
+end their record (`BatchRun.stops`, the registers at the stop in its
+results) and the run goes on with the next. Hypercalls and stores seen by
+the probes are tagged with the index of the record in progress
+(`current()`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .errors import RuntimeFault
 from .memory import PAGE_SIZE
@@ -44,7 +49,7 @@ def _driver_source(word: int, names: list[str], sp: str) -> str:
     rec = word * 2  # mask, pending (one word), flags (one word), then the registers
     lines = [
         "        .text",
-        "        .globl pvdsl_batch_entry, pvdsl_batch_done",
+        "        .globl pvdsl_batch_entry, pvdsl_batch_done, pvdsl_batch_return",
         "pvdsl_batch_entry:",
         f"        mov{q} %{sp}, {var('saved_sp')}",
         ".Lnext:",
@@ -68,6 +73,9 @@ def _driver_source(word: int, names: list[str], sp: str) -> str:
     lines.append(f"        mov{q} {rec + word * names.index(loader)}(%{loader}), %{loader}")
     lines += [
         f"        call *{var('target')}",
+        # A stop the run's handler takes (halts.py) goes on here, on the
+        # hook's stack: the registers at the stop are stored as at a return.
+        "pvdsl_batch_return:",
         f"        pushf{q if word == 8 else 'l'}",
         f"        pop{q} {var('tmp_flags')}",
         f"        mov{q} %{sp}, {var('tmp_sp')}",
@@ -91,8 +99,11 @@ def _driver_source(word: int, names: list[str], sp: str) -> str:
         "        jmp .Lnext",
         "pvdsl_batch_done:",
         "        nop",
+        # Its variables on a page of their own: a store to a page that holds
+        # translated code makes the emulator drop that code, and a run that
+        # resumes after a stop (a hlt) would translate the driver again.
         "        .bss",
-        f"        .balign {word}",
+        "        .balign 4096",
     ]
     for v in _VARS:
         lines += [f"        .globl pvdsl_batch_{v}", f"pvdsl_batch_{v}:", f"        .skip {word}"]
@@ -105,6 +116,7 @@ class BatchRun:
     results: list[tuple[list[int], int]]  # per completed record: (registers in record order, flags)
     fault: RuntimeFault | None  # what stopped record `done`, if anything did
     instructions: int = 0
+    stops: dict[int, RuntimeFault] = field(default_factory=dict)  # records ended by a stop, by index
 
 
 class BatchDriver:
@@ -123,6 +135,8 @@ class BatchDriver:
             _ASSEMBLED[key] = assemble_text(_driver_source(self.word, self.names, self.sp), rt.arch, "batch driver")
         sym = load_code(d, _ASSEMBLED[key], "batch driver")
         self.entry, self.end = sym["pvdsl_batch_entry"], sym["pvdsl_batch_done"]
+        self.resume_at = sym["pvdsl_batch_return"]
+        self._stops: dict[int, tuple[str, int, int | None, int]] = {}
         self.vars = {v: sym[f"pvdsl_batch_{v}"] for v in _VARS}
         self.max = max_batch
         self.rec_size = self.word * (2 + len(self.names))
@@ -192,14 +206,43 @@ class BatchDriver:
         for var, value in (("index", start), ("count", len(records)), ("target", target), ("mask_at", mask_at),
                            ("pending_at", pending_at)):
             self._set(var, value)
-        res = self.cpu.run(self.entry, self.end, {self.sp: driver_sp}, budget, timeout, label=label)
+        stops = self.cpu.stops
+        self._stops.clear()
+        if stops is not None:
+            stops.handler = self._on_stop
+        try:
+            res = self.cpu.run(self.entry, self.end, {self.sp: driver_sp}, budget, timeout, label=label)
+        finally:
+            if stops is not None:
+                stops.handler = None
         done = self.current() if res.fault is not None else len(records)
         raw = self._slow_read(self.results, self.out_size * done)
         results = []
         for i in range(start, done):
             vals = self._out.unpack_from(raw, i * self.out_size)
             results.append((list(vals[:-1]), vals[-1]))
-        return BatchRun(done, results, res.fault, res.instructions)
+        run = BatchRun(done, results, res.fault, res.instructions)
+        described: dict[tuple, RuntimeFault] = {}  # the same stop recurs: disassemble it once
+        for i, (kind, pc, vector, flags) in self._stops.items():
+            if start <= i < done:
+                regs, _flags = results[i - start]
+                results[i - start] = (regs, flags)
+                state = dict(zip(self.names, regs))
+                state.update({self.cpu.rt.pc: pc, self.cpu.rt.flags: flags})
+                proto = described.get((kind, pc, vector))
+                if proto is None:
+                    proto = described[kind, pc, vector] = self.cpu.describe_stop(label, kind, pc, vector, state)
+                run.stops[i] = dataclasses.replace(proto, registers=state)
+        return run
+
+    def _on_stop(self, kind: str, pc: int, vector: int | None, flags: int) -> int | None:
+        """A stop of the hook itself (not of the driver): the record ends
+        there. A #DB at the return point is the hook's: its last instruction
+        (the ret) ran with TF set."""
+        if self.entry <= pc <= self.end and pc != self.resume_at:
+            return None
+        self._stops[self.current()] = (kind, pc, vector, flags)
+        return self.resume_at
 
 
 __all__ = ["BatchDriver", "BatchRun", "MAX_BATCH"]

@@ -37,10 +37,12 @@ from unicorn import x86_const as X
 from .archinfo import (CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER_MSR, EFER_SCE, EFLAGS_RESERVED1,
                        X86_EFLAGS_IF)
 from .errors import RuntimeFault
+from .halts import HLT, VECTOR_DB, NativeStops
 from .memory import PAGE_SHIFT
 from .paging import check_rights, walk
 from .traps import VECTOR_UD, Delivery, page_fault_error_code
 
+HALT_MESSAGE = "hlt with interrupts disabled: the CPU would never wake"
 VECTORS = {0: "divide error (#DE)", 1: "debug (#DB)", 3: "breakpoint (#BP)", 4: "overflow (#OF)",
            5: "bound range (#BR)", 6: "invalid opcode (#UD)", 7: "device not available (#NM)",
            8: "double fault (#DF)", 10: "invalid TSS (#TS)", 11: "segment not present (#NP)",
@@ -179,6 +181,7 @@ class EmulatedCpu:
         # Xen's returns into guest code (traps.py); `_xen_work` is set by a
         # hook when Xen has something to do before the guest goes on.
         self.traps = None if self.native else Delivery(self)
+        self.stops = NativeStops(self) if self.native else None
         self._xen_work = False
         # Hooks first: unicorn applies a hook only to code translated after it.
         uc.hook_add(UC_HOOK_INTR, self._on_intr)
@@ -400,8 +403,14 @@ class EmulatedCpu:
             vals = self.regs.read()
             self._hypercall(vals, vals["eax"], self.rt.arch.hypercall_arg_regs, "eax", {})
             return
-        self._fault = ("exception", intno)
-        uc.emu_stop()
+        if intno == VECTOR_DB and self.stops is not None and self.stops.on_debug_trap(uc):
+            return
+        self.stop(("exception", intno))
+
+    def stop(self, fault: tuple) -> None:
+        """End the emulation with `fault` (from a hook)."""
+        self._fault = fault
+        self.uc.emu_stop()
 
     def _on_unmapped(self, uc, access, address, size, value, _):
         self._fault = ("unmapped", address)
@@ -476,6 +485,8 @@ class EmulatedCpu:
         traps = self.traps
         if traps is not None and traps.used:
             traps.reset()
+        if self.stops is not None:
+            self.stops.halts = 0
         if isinstance(regs, dict):
             self.gprs.write(regs)
         else:
@@ -518,17 +529,25 @@ class EmulatedCpu:
                     break
                 # Ring 0: unicorn stops after `hlt`. With interrupts on, an
                 # interrupt would wake the CPU: continue. With them off it never would.
-                if self.read_virtual(pc - 1, 1) != b"\xf4" or (budget and self._executed >= budget):
+                if self.read_virtual(pc - 1, 1) != HLT or (budget and self._executed >= budget):
                     break
+                self.stops.watch(pc - 1)  # the next time, without leaving the emulator
                 res.halts += 1
-                if not res.registers[self.rt.flags] & X86_EFLAGS_IF:
+                flags = res.registers[self.rt.flags]
+                if not flags & X86_EFLAGS_IF:
+                    if self.stops.resume("halt", pc - 1, None, flags):
+                        pc = self.uc.reg_read(self.rt.regs[self.rt.pc])
+                        continue
                     self._fault = ("halt", pc - 1)
-                    pc -= 1  # report the hlt itself
+                    pc -= 1  # report the hlt itself, as the code hook does from now on
+                    self.uc.reg_write(self.rt.regs[self.rt.pc], pc)
                     break
         finally:
             fired = WATCHDOG.disarm(token) if token is not None else False
             res.elapsed = time.perf_counter() - t0
         res.instructions = self._executed
+        if self.stops is not None:
+            res.halts += self.stops.halts
         if traps is not None and traps.used:
             self._xen_work = False
             res.exceptions, res.upcalls = list(traps.taken), traps.upcalls
@@ -541,11 +560,24 @@ class EmulatedCpu:
         return res
 
     # ---- fault reports ----
-    def _describe(self, label: str, pc: int, error, fired: bool, budget: int) -> RuntimeFault:
-        regs = self.regs.read()
+    def _code_at(self, pc: int):
+        """(bytes, instruction or None, its text) at `pc`."""
         code = self.read_virtual(pc, 15)
         insn = next(self.cs.disasm(code, pc), None) if code else None
-        text = f"{insn.mnemonic} {insn.op_str}".strip() if insn else ""
+        return code, insn, f"{insn.mnemonic} {insn.op_str}".strip() if insn else ""
+
+    def describe_stop(self, label: str, kind: str, pc: int, vector: int | None,
+                      registers: dict[str, int]) -> RuntimeFault:
+        """The fault report of a stop a NativeStops handler took over
+        (a hlt with interrupts off, a #DB), as `run` would have made it."""
+        code, _insn, text = self._code_at(pc)
+        msg = HALT_MESSAGE if kind == "halt" else VECTORS.get(vector, f"exception vector {vector}")
+        return RuntimeFault(kind, label, pc, msg, vector=vector, code=code, disassembly=text,
+                            registers=dict(registers))
+
+    def _describe(self, label: str, pc: int, error, fired: bool, budget: int) -> RuntimeFault:
+        regs = self.regs.read()
+        code, insn, text = self._code_at(pc)
         ring = "ring 0" if self.native else f"ring {self.rt.guest_ring}"
         if self._hook_error is not None:
             err = self._hook_error
@@ -566,7 +598,7 @@ class EmulatedCpu:
             elif vector == 13 and insn is not None and self._privileged(insn):
                 msg += f": '{text}' is privileged and this kernel runs in {ring}"
         elif self._fault and self._fault[0] == "halt":
-            kind, msg = "halt", "hlt with interrupts disabled: the CPU would never wake"
+            kind, msg = "halt", HALT_MESSAGE
         elif self._fault and self._fault[0] == "unmapped":
             kind, cr2 = "unmapped", self._fault[1]
             msg = f"access to {cr2:#x}, outside machine memory"
