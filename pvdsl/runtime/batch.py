@@ -148,6 +148,8 @@ class BatchDriver:
                                   * (1 + len(self.names)))
         self._out = struct.Struct("<" + ("Q" if self.word == 8 else "I") * (len(self.names) + 1))
         self.scratch = self.vars["scratch"]  # stands in for vcpu_info's two bytes on a bare machine
+        self._index_word = struct.Struct(self._fmt_word)
+        self._index_ma = self._ma(self.vars["index"])  # one word, never across a page
         self._set("records", self.records)
         self._set("results", self.results)
         cpu.uc.ctl_flush_tb()
@@ -191,7 +193,7 @@ class BatchDriver:
 
     def current(self) -> int:
         """The index of the record in progress (for tagging what the probes see)."""
-        return struct.unpack(self._fmt_word, self._slow_read(self.vars["index"], self.word))[0]
+        return self._index_word.unpack_from(self.cpu.hv.mem.mm, self._index_ma)[0]
 
     def run(self, target: int, mask_at: int, pending_at: int, records: list[tuple[int, int, int, list[int]]],
             driver_sp: int, start: int = 0, budget: int = 2_000_000, timeout: float = 5.0,

@@ -54,22 +54,22 @@ class NativeStops:
         cpu = self.cpu
         if size != 1 or cpu.read_virtual(address, 1) != HLT:  # the code there changed since
             return
-        flags = uc.reg_read(self._flags)
+        flags = self.cpu.reg.get(self._flags)
         if flags & EFLAGS_IF:
             self.halts += 1
-            uc.reg_write(self._pc, address + 1)
+            cpu.reg.set(self._pc, address + 1)
             return
         if not self.resume("halt", address, None, flags):
             cpu.stop(("halt", address))
 
     def on_debug_trap(self, uc) -> bool:
         """A #DB (a set TF) natively: True if the handler took it."""
-        flags = uc.reg_read(self._flags)
+        flags = self.cpu.reg.get(self._flags)
         if not flags & EFLAGS_TF or self.handler is None:
             return False
-        if not self.resume("exception", uc.reg_read(self._pc), VECTOR_DB, flags):
+        if not self.resume("exception", self.cpu.reg.get(self._pc), VECTOR_DB, flags):
             return False
-        uc.reg_write(self._flags, flags & ~EFLAGS_TF)  # else every next instruction traps again
+        self.cpu.reg.set(self._flags, flags & ~EFLAGS_TF)  # else every next instruction traps again
         return True
 
     def resume(self, kind: str, pc: int, vector: int | None, flags: int) -> bool:
@@ -79,7 +79,7 @@ class NativeStops:
         at = self.handler(kind, pc, vector, flags)
         if at is None:
             return False
-        self.cpu.uc.reg_write(self._pc, at)
+        self.cpu.reg.set(self._pc, at)
         return True
 
 

@@ -61,6 +61,8 @@ class PageSet:
             self.pages[va] = cpu.maddr(va)
         self._maddrs = list(self.pages.values())
         self._vas = list(self.pages)
+        self.lo = self._vas[0] if self._vas else 0  # the span of the pages (a hint: there may be holes)
+        self.hi = self._vas[-1] + PAGE_SIZE if self._vas else 0
 
     def snapshot(self) -> list[bytes]:
         mm = self.mem.mm
@@ -104,9 +106,13 @@ class HypercallRecorder:
 
     def enter(self, v, number: int, raw) -> None:
         self._before = self.pages.snapshot() if self.pages is not None else None
-        # The whole (small) stack: copying it costs less than reading the
-        # stack pointer through unicorn's Python layer to copy less.
-        self._stack = self.stack.as_dict(self.stack.snapshot()) if self.stack is not None else {}
+        # The whole (small) stack, when an argument points into it: copying
+        # it costs less than reading the stack pointer to copy less.
+        stack = self.stack
+        if stack is not None and any(stack.lo <= a < stack.hi for a in raw):
+            self._stack = stack.as_dict(stack.snapshot())
+        else:
+            self._stack = {}
         self._reads = []
 
     def guest_read(self, va: int, n: int) -> None:

@@ -24,8 +24,6 @@ a ring-0 context saved at boot (so no exception is left in flight either).
 
 from __future__ import annotations
 
-import ctypes
-import threading
 import time
 
 import capstone
@@ -33,6 +31,7 @@ from unicorn import (UC_ARCH_X86, UC_HOOK_BLOCK, UC_HOOK_INSN, UC_HOOK_INTR, UC_
                      Uc, UcError)
 from unicorn import unicorn_const as UCC
 from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
 
 from .archinfo import (CR0_PE, CR0_PG, CR0_WP, CR4_PAE, EFER_LMA, EFER_LME, EFER_MSR, EFER_SCE, EFLAGS_RESERVED1,
                        X86_EFLAGS_IF)
@@ -40,6 +39,7 @@ from .errors import RuntimeFault
 from .halts import HLT, VECTOR_DB, NativeStops
 from .memory import PAGE_SHIFT
 from .paging import check_rights, walk
+from .regfile import WATCHDOG, FastReg, RegFile
 from .traps import VECTOR_UD, Delivery, page_fault_error_code
 
 HALT_MESSAGE = "hlt with interrupts disabled: the CPU would never wake"
@@ -56,89 +56,6 @@ XEN_HYPERCALL_VECTOR = 0x82
 DEBUG_CLOBBER = {8: 0xDEADBEEFDEADF00D, 4: 0xDEADF00D}
 SEGMENTS = {"cs": X.UC_X86_REG_CS, "ss": X.UC_X86_REG_SS, "ds": X.UC_X86_REG_DS, "es": X.UC_X86_REG_ES,
             "fs": X.UC_X86_REG_FS, "gs": X.UC_X86_REG_GS}
-
-
-class _Watchdog:
-    """One thread for every vCPU: stops an emulation that outlives its
-    wall-clock limit. (unicorn's own `timeout` starts a thread per run,
-    ~100 us each; arming this one costs a dict insertion.)"""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._runs: dict[int, tuple[Uc, float]] = {}
-        self._fired: set[int] = set()
-        self._seq = 0
-        self._thread: threading.Thread | None = None
-
-    def arm(self, uc: Uc, seconds: float) -> int:
-        with self._lock:
-            self._seq += 1
-            self._runs[self._seq] = (uc, time.monotonic() + seconds)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="pvdsl-vcpu-watchdog", daemon=True)
-                self._thread.start()
-            return self._seq
-
-    def disarm(self, token: int) -> bool:
-        with self._lock:
-            self._runs.pop(token, None)
-            fired = token in self._fired
-            self._fired.discard(token)
-            return fired
-
-    def expired(self, token: int | None) -> bool:
-        with self._lock:
-            return token in self._fired
-
-    def _loop(self) -> None:
-        # An expired run is stopped again every tick until it is disarmed:
-        # a run made of several emulations (bounces into guest handlers)
-        # must not lose a stop that came between two of them.
-        while True:
-            time.sleep(0.005)
-            now = time.monotonic()
-            with self._lock:
-                for token, (uc, deadline) in self._runs.items():
-                    if now >= deadline:
-                        uc.emu_stop()
-                        self._fired.add(token)
-
-
-WATCHDOG = _Watchdog()
-
-
-class RegFile:
-    """Fast access to a fixed set of registers (one C call for all)."""
-
-    def __init__(self, uc: Uc, regs: dict[str, int]):
-        from unicorn.unicorn_py3.unicorn import uclib
-
-        self.names = list(regs)
-        n = len(self.names)
-        self._n = n
-        self._ids = (ctypes.c_int * n)(*regs.values())
-        self.vals = (ctypes.c_uint64 * n)()
-        self._ptrs = (ctypes.c_void_p * n)(*[ctypes.addressof(self.vals) + 8 * i for i in range(n)])
-        self._read = uclib.uc_reg_read_batch
-        self._write = uclib.uc_reg_write_batch
-        self._uch = uc._uch
-        self.index = {name: i for i, name in enumerate(self.names)}
-
-    def read(self) -> dict[str, int]:
-        self._read(self._uch, self._ids, self._ptrs, self._n)
-        return dict(zip(self.names, self.vals))
-
-    def write(self, values: dict[str, int]) -> None:
-        """Some registers of the file (the others keep their values)."""
-        self._read(self._uch, self._ids, self._ptrs, self._n)
-        for name, v in values.items():
-            self.vals[self.index[name]] = v & 0xFFFFFFFFFFFFFFFF
-        self._write(self._uch, self._ids, self._ptrs, self._n)
-
-    def write_all(self, values: list[int]) -> None:
-        """Every register of the file, in `names` order."""
-        self.vals[:] = values
-        self._write(self._uch, self._ids, self._ptrs, self._n)
 
 
 class RunResult:
@@ -166,8 +83,7 @@ class EmulatedCpu:
         self.regs = RegFile(uc, rt.regs)
         # The general registers alone (no pc, no flags): what a call sets.
         self.gprs = RegFile(uc, {n: r for n, r in rt.regs.items() if n not in (rt.pc, rt.flags)})
-        from unicorn.unicorn_py3.unicorn import uclib
-
+        self.reg = FastReg(uc)
         self._emu_start = uclib.uc_emu_start
         self.cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if rt.word == 8 else capstone.CS_MODE_32)
         self._block_sizes: dict[int, int] = {}
@@ -343,7 +259,7 @@ class EmulatedCpu:
         """Up to n bytes at va, through the current page tables (fewer where
         a page is unmapped). Pages are translated once per cr3: the run loop
         reads the byte before the pc at every native hlt."""
-        out, cr3 = bytearray(), self.uc.reg_read(X.UC_X86_REG_CR3)
+        out, cr3 = bytearray(), self.reg.get(X.UC_X86_REG_CR3)
         while n > 0:
             key = (cr3, va >> PAGE_SHIFT)
             ma = self._pages.get(key)
@@ -384,7 +300,8 @@ class EmulatedCpu:
                 poison = DEBUG_CLOBBER[self.rt.word]
                 for r in arg_regs[:self.hv.hypercall_arg_count(self.d, nr)]:
                     out[r] = poison
-            self.regs.write(out)
+            for r, value in out.items():
+                self.reg.set(self.rt.regs[r], value)
             if self.v.callbacks and traps.events_due():  # Xen's test_all_events on the way back
                 self._xen_work = True
                 self.uc.emu_stop()
