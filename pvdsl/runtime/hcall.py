@@ -34,15 +34,37 @@ def convert(value: int, type_: str, word_bits: int) -> int:
     return value
 
 
+_DECODERS: dict[tuple[int, int], tuple] = {}
+
+
+def _decoder(info, word_bits: int) -> tuple:
+    """(name, mask, sign bit or 0) per argument and the (_lo, _hi) pairs to
+    join, worked out once per hypercall and word size."""
+    key = (id(info), word_bits)
+    dec = _DECODERS.get(key)
+    if dec is None or dec[0] is not info:
+        fields = []
+        for name, type_ in info.args:
+            bits = _BITS.get(type_, word_bits)
+            signed = (type_.startswith("s") and type_ in _BITS) or type_ == "long"
+            fields.append((name, (1 << bits) - 1, 1 << (bits - 1) if signed else 0))
+        names = {n for n, _t in info.args}
+        pairs = [(n[:-3], n, n[:-3] + "_hi") for n, _t in info.args if n.endswith("_lo") and n[:-3] + "_hi" in names]
+        dec = _DECODERS[key] = (info, fields, pairs)
+    return dec
+
+
 def decode_args(info, raw: list[int], word_bits: int) -> dict[str, int]:
+    _info, fields, pairs = _decoder(info, word_bits)
+    raw = list(raw) + [0] * (len(fields) - len(raw))  # a caller may pass fewer words
     args: dict[str, int] = {}
-    raw = list(raw) + [0] * (len(info.args) - len(raw))  # a caller may pass fewer words
-    for (name, type_), value in zip(info.args, raw):
-        args[name] = convert(value, type_, word_bits)
-    for name in [n for n in args if n.endswith("_lo")]:
-        stem = name[:-3]
-        if stem + "_hi" in args:
-            args[stem] = args[name] | (args[stem + "_hi"] << 32)
+    for (name, mask, sign), value in zip(fields, raw):
+        value &= mask
+        if sign and value & sign:
+            value -= sign << 1
+        args[name] = value
+    for stem, lo, hi in pairs:
+        args[stem] = args[lo] | (args[hi] << 32)
     return args
 
 

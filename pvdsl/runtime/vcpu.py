@@ -39,7 +39,7 @@ from .errors import RuntimeFault
 from .halts import HLT, VECTOR_DB, NativeStops
 from .memory import PAGE_SHIFT
 from .paging import check_rights, walk
-from .regfile import WATCHDOG, FastReg, RegFile
+from .regfile import WATCHDOG, FastReg, RegFile, RegWriter
 from .traps import VECTOR_UD, Delivery, page_fault_error_code
 
 HALT_MESSAGE = "hlt with interrupts disabled: the CPU would never wake"
@@ -84,6 +84,10 @@ class EmulatedCpu:
         # The general registers alone (no pc, no flags): what a call sets.
         self.gprs = RegFile(uc, {n: r for n, r in rt.regs.items() if n not in (rt.pc, rt.flags)})
         self.reg = FastReg(uc)
+        self._reg_writer = RegWriter(uc, rt.regs)
+        # What a hypercall reads: its number, its arguments, where it returns to.
+        hc_names = (rt.arch.hypercall_arg_regs + ("eax" if rt.word == 4 else "rax", rt.pc, rt.flags))
+        self._hc_regs = RegFile(uc, {n: rt.regs[n] for n in dict.fromkeys(hc_names)})
         self._emu_start = uclib.uc_emu_start
         self.cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64 if rt.word == 8 else capstone.CS_MODE_32)
         self._block_sizes: dict[int, int] = {}
@@ -300,8 +304,7 @@ class EmulatedCpu:
                 poison = DEBUG_CLOBBER[self.rt.word]
                 for r in arg_regs[:self.hv.hypercall_arg_count(self.d, nr)]:
                     out[r] = poison
-            for r, value in out.items():
-                self.reg.set(self.rt.regs[r], value)
+            self._reg_writer.write(out)
             if self.v.callbacks and traps.events_due():  # Xen's test_all_events on the way back
                 self._xen_work = True
                 self.uc.emu_stop()
@@ -310,14 +313,14 @@ class EmulatedCpu:
             self.uc.emu_stop()
 
     def _on_syscall(self, uc, _):
-        vals = self.regs.read()
+        vals = self._hc_regs.read()
         # Xen returns with sysret semantics: rcx = return rip, r11 = rflags.
         self._hypercall(vals, vals["rax"], self.rt.arch.hypercall_arg_regs, "rax",
                         {"rcx": vals["rip"] + 2, "r11": vals["rflags"]})
 
     def _on_intr(self, uc, intno, _):
         if intno == XEN_HYPERCALL_VECTOR and self.rt.word == 4 and not self.native:
-            vals = self.regs.read()
+            vals = self._hc_regs.read()
             self._hypercall(vals, vals["eax"], self.rt.arch.hypercall_arg_regs, "eax", {})
             return
         if intno == VECTOR_DB and self.stops is not None and self.stops.on_debug_trap(uc):
