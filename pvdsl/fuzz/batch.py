@@ -68,14 +68,19 @@ def _one_run(rig: Rig, hook: str, examples: list[Example]) -> list[Outcome]:
     for ex in examples:
         ex.buffer_seed = examples[0].buffer_seed  # one buffer content per run
     records, argss = [], []
+    n, sp_index, junk_mask = len(names), index[rt.sp], rig.word_mask.__and__
     for ex in examples:
-        args = rig.resolve_args(hook, ex)
-        regs, _stack = marshal(rig.arch, h.arg_sizes, [a & ((1 << (8 * s)) - 1) for a, s in zip(args, plan.sizes)])
-        values = [j & rig.word_mask for j in ex.junk[:len(names)]]
-        values += [0] * (len(names) - len(values))
-        for r, v in regs.items():
-            values[index[r]] = v
-        values[index[rt.sp]] = rig.entry_sp
+        values = list(map(junk_mask, ex.junk[:n]))
+        if len(values) < n:
+            values += [0] * (n - len(values))
+        if plan.params:
+            args = rig.resolve_args(hook, ex)
+            regs, _stack = marshal(rig.arch, h.arg_sizes, [a & ((1 << (8 * s)) - 1) for a, s in zip(args, plan.sizes)])
+            for r, v in regs.items():
+                values[index[r]] = v
+        else:
+            args = []
+        values[sp_index] = rig.entry_sp
         records.append((ex.mask, ex.pending, RESERVED_FLAG | (IF if ex.flags_if else 0), values))
         argss.append(args)
     before = rig.pages.snapshot()
@@ -107,12 +112,13 @@ def _one_run(rig: Rig, hook: str, examples: list[Example]) -> list[Outcome]:
     cpu = rig._cpu_state(RESERVED_FLAG | IF) if rig.native else CpuState(flags=RESERVED_FLAG | IF, cr0=0, cr2=0,
                                                                           cr3=0, cr4=0, msrs={}, tsc=0, cpuid=rig.cpuid)
     outcomes, suspicious = [], []
+    hit = {t for (_pc, _ma, _n, _v, t) in hits}
     for k, (ex, (regs_out, flags_out)) in enumerate(zip(examples, run.results)):
         krecs = by_example.get(k, [])
         if k in run.stops:
             out, judged = _stopped(rig, hook, ex, argss[k], records[k], run.stops[k], krecs, overlay, cpu)
             outcomes.append(out)
-            if not judged or any(t == k for (_pc, _ma, _n, _v, t) in hits):
+            if not judged or k in hit:
                 suspicious.append(k)
             continue
         out = Outcome(hook, ex, args=argss[k], entry_values=records[k][3], register_names=names)
@@ -122,7 +128,7 @@ def _one_run(rig: Rig, hook: str, examples: list[Example]) -> list[Outcome]:
         out.hypercalls = [(rig._hc_name(r.number), r.raw, r.rc) for r in krecs]
         rig._check_convention(hook, out, records[k][3], rig.entry_sp)
         rig._check_role(out, krecs)
-        if any(t == k for (_pc, _ma, _n, _v, t) in hits):
+        if k in hit:
             suspicious.append(k)
         if not _interpret_in_sequence(rig, plan, out, ex, overlay, cpu, records[k][2], krecs):
             suspicious.append(k)

@@ -115,6 +115,7 @@ class Rig:
         self.sp_name = self.rt.sp
         self._flags_reg = self.rt.flags
         self.keep = {}
+        self._kept_indices: dict[str, list[tuple[str, int]]] = {}
         self._plans: dict[str, HookPlan] = {}
         self._masks: dict[int, list] = {}
         self.vcpu_info = None if self.native else self._vcpu_info_fields()
@@ -169,6 +170,13 @@ class Rig:
         params, _ret, _cs = self.interp.hook_signature(hook)
         return BulkGenerator(describe_params(params, self.arch, self.native), len(self.names),
                              self.arch.word_bits, seed, self.native)
+
+    def kept_indices(self, hook: str) -> list[tuple[str, int]]:
+        """(register, its index in a record) for each register the hook keeps."""
+        kept = self._kept_indices.get(hook)
+        if kept is None:
+            kept = self._kept_indices[hook] = [(r, self.index[r]) for r in self.kept_registers(hook)]
+        return kept
 
     def kept_registers(self, hook: str) -> list[str]:
         if hook not in self.keep:
@@ -362,10 +370,10 @@ class Rig:
         """Registers and the stack pointer. (DF is checked with the
         differential: popf of a caller's value may set it by the spec.)"""
         after = out.registers
-        for r in self.kept_registers(hook):
-            want = values[self.index[r]]
-            if after[r] != want:
-                out.violations.append(Violation("convention", f"{r} not preserved", f"{want:#x}", f"{after[r]:#x}"))
+        for r, i in self.kept_indices(hook):
+            if after[r] != values[i]:
+                out.violations.append(Violation("convention", f"{r} not preserved", f"{values[i]:#x}",
+                                                f"{after[r]:#x}"))
         if after[self.sp_name] != sp:
             out.violations.append(Violation("convention", "stack pointer not restored", f"{sp:#x}",
                                             f"{after[self.sp_name]:#x}"))

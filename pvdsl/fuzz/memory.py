@@ -60,9 +60,7 @@ class OverlayMemory:
 
     def set_input(self, va: int, value: int) -> None:
         """One input byte of the next example (vcpu_info's mask, pending)."""
-        generation = self.generation
-        self.write(va, bytes((value,)))
-        self.generation = generation
+        self._page(va & ~OFF, True, 1, va)[va & OFF] = value
 
     def write(self, va: int, data: bytes) -> None:
         self.generation += 1

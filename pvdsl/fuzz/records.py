@@ -19,7 +19,7 @@ class Violation:
     pc: int | None = None  # the offending guest instruction, when known
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     hook: str
     example: Example
