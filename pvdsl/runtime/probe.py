@@ -22,7 +22,7 @@ from unicorn import x86_const as X
 from .memory import PAGE_SHIFT, PAGE_SIZE
 
 
-@dataclass
+@dataclass(slots=True)
 class HypercallRecord:
     number: int
     raw: tuple[int, ...]
@@ -120,11 +120,9 @@ class HypercallRecorder:
             self._reads.append((va, n))
 
     def leave(self, v, number: int, raw, rc: int) -> None:
-        rec = HypercallRecord(number, tuple(raw), rc, v.vcpu_id, stack=self._stack, reads=self._reads,
-                              tag=self.tag() if self.tag else None)
-        if self._before is not None:
-            rec.effects = self.pages.diff(self._before, self.pages.snapshot())
-        self.records.append(rec)
+        effects = self.pages.diff(self._before, self.pages.snapshot()) if self._before is not None else []
+        self.records.append(HypercallRecord(number, tuple(raw), rc, v.vcpu_id, effects, self._stack, self._reads,
+                                            self.tag() if self.tag else None))
 
 
 class WriteWatch:
