@@ -212,13 +212,12 @@ def _fault_agrees(rig: Rig, out: Outcome, ex: Example, overlay: OverlayMemory, c
     calls = []
     state = State(memory=overlay, cpu=cpu, symbol_address=rig._symbol_address,
                   hypercall=lambda *a: calls.append(a) or -38, stack_top=out.entry_values[rig.index[rig.rt.sp]])
-    halted = cpu.halted
     res = rig.interp.call_hook(out.hook, out.args, state, budget=INTERP_BUDGET)
-    if res.fault is not None or calls:
+    if calls:
         return False
     if fault.kind == "halt":
-        return cpu.halted > halted and not cpu.flags & IF
-    return bool(cpu.flags & TF)
+        return res.fault is not None and res.fault.kind == "halt"
+    return res.fault is None and bool(cpu.flags & TF)
 
 
 def _agrees(rig, plan, out, res, calls, krecs, cpu) -> bool:

@@ -459,8 +459,7 @@ class Rig:
             extra = records[len(calls)]
             v.append(Violation("marshalling", f"an unexpected hypercall #{len(calls) + 1}", "none",
                                f"{self._hc_name(extra.number)}{fmt_args(extra.raw)}"))
-        if res.fault is None and out.fault is not None and out.fault.kind == "halt" \
-                and state_cpu.halted and not state_cpu.flags & IF:
+        if res.fault is not None and res.fault.kind == "halt" and out.fault is not None and out.fault.kind == "halt":
             self._memory_violations(out, run)
             return  # the interpreter halted with interrupts off too: the machine hangs, as it should
         if res.fault is not None and res.fault.kind == "budget":

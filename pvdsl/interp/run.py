@@ -72,6 +72,8 @@ class Run:
 
     def i_hlt(self) -> None:
         self.cpu.halted += 1
+        if not self.cpu.flags & X86_EFLAGS_IF:  # nothing can wake the CPU: the machine stops here
+            raise InterpFault("halt", "hlt with interrupts disabled: the CPU would never wake")
 
     def i_read_cr0(self) -> int:
         return self.cpu.cr0 & self.word_mask

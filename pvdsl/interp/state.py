@@ -48,7 +48,8 @@ class InterpFault(Exception):
     what the interpreter allows (its step budget, its stack).
 
     kind: "memory", "#DE" (divide error), "#GP" (rdmsr/wrmsr of a missing
-    MSR), "budget", "stack", or "unsupported" (a call the interpreter cannot
+    MSR), "halt" (hlt with interrupts disabled: the CPU never wakes),
+    "budget", "stack", or "unsupported" (a call the interpreter cannot
     follow, such as a hook of a table the backend does not fill)."""
 
     def __init__(self, kind: str, message: str, span: Span | None = None):

@@ -20,6 +20,7 @@ table c_ops {
     off() -> ulong;
     on() -> ulong;
     wait();
+    halt_loop();
     crs(v: ulong) -> ulong;
     msr(m: u32) -> u64;
     wmsr(m: u32, v: u64) -> u64;
@@ -34,6 +35,10 @@ backend n for i386, x86_64 roles native {
     impl c_ops.off() -> ulong { cli(); return pushf(); }
     impl c_ops.on() -> ulong { sti(); return pushf(); }
     impl c_ops.wait() { sti(); hlt(); hlt(); }
+    impl c_ops.halt_loop() {
+        cli();
+        while true { hlt(); }
+    }
     impl c_ops.crs(v: ulong) -> ulong {
         write_cr0(v);
         write_cr2(v + 2);
@@ -128,6 +133,16 @@ def test_hlt_control_registers_and_tlb_events(arch):
     assert res.value == 0x10 * 4 + 9 and (cpu.cr0, cpu.cr2, cpu.cr3, cpu.cr4) == (0x10, 0x12, 0x13, 0x14)
     _res, cpu = cpu_call(arch, "c_ops.flush", 0xC0001000)
     assert cpu.tlb_flushes == [("invlpg", 0xC0001000), ("wbinvd", None), ("write_cr3", 0xC0001000)]
+
+
+@pytest.mark.parametrize("arch", ARCHES)
+def test_hlt_with_interrupts_off_stops_the_call_as_the_cpu_never_wakes(arch):
+    """Not a step budget run dry in a `while !flag { hlt(); }` loop: the
+    fault the emulated CPU reports, at the first hlt."""
+    res, cpu = cpu_call(arch, "c_ops.halt_loop", cpu=CpuState(flags=IF | 0x2))
+    assert res.fault is not None and res.fault.kind == "halt"
+    assert res.fault.message == "hlt with interrupts disabled: the CPU would never wake"
+    assert cpu.halted == 1 and not cpu.flags & IF
 
 
 @pytest.mark.parametrize("arch", ARCHES)

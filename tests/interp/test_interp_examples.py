@@ -16,7 +16,7 @@ from pvdsl.sema import types as T
 
 SPECS = ["examples/irq.pv", "examples/mmu.pv", "examples/cpu.pv", "pvdsl/specs/backends/native.pv",
          "pvdsl/specs/backends/xen.pv", "pvdsl/specs/backends/xen_dom0.pv"]
-FAULT_KINDS = {"memory", "#DE", "#GP", "budget", "stack", "unsupported"}
+FAULT_KINDS = {"memory", "#DE", "#GP", "halt", "budget", "stack", "unsupported"}
 
 
 class AnyMsr(dict):
