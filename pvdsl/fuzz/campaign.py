@@ -42,6 +42,9 @@ class HookResult:
     shrunk: bool = False
     seconds: float = 0.0
     drifted: int = 0  # failures that did not reproduce on a fresh host (state earlier examples left)
+    # Examples whose differential could not decide (every other oracle still
+    # ran), by why: the interpreter's step budget ran out, ...
+    inconclusive: dict[str, int] = field(default_factory=dict)
 
     @property
     def key(self) -> str:
@@ -123,6 +126,8 @@ class Campaign:
             left -= len(exs)
             for out in outs:
                 res.executions += 1
+                if out.inconclusive:
+                    res.inconclusive[out.inconclusive] = res.inconclusive.get(out.inconclusive, 0) + 1
                 if samples is not None and len(samples) < 64:
                     samples.append((tname, out.example, out, sig))
                 if not out.ok:

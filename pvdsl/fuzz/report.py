@@ -102,7 +102,8 @@ def reproducer(r: HookResult, rig: Rig | None, seed: int, includes=(), asm=()) -
 
 
 def table(results: list[HookResult]) -> str:
-    """hook x target: pass / FAIL / skipped (reason)."""
+    """hook x target: pass / FAIL / skipped (reason); pass* where the
+    differential could not decide some examples (the note says why)."""
     targets = sorted({r.target for r in results}, key=lambda t: (t.startswith("cross-arch"), t))
     rows: dict[str, dict[str, HookResult]] = {}
     for r in results:
@@ -119,6 +120,11 @@ def table(results: list[HookResult]) -> str:
             cell = "-" if r is None else {"pass": "pass", "fail": "FAIL", "skipped": "skipped"}[r.status]
             if r is not None and r.status == "skipped":
                 notes.append(f"  skipped {key.split()[-1]} on {t}: {r.reason}")
+            if r is not None and r.inconclusive and r.status == "pass":
+                cell += "*"
+                why = "; ".join(f"{n} {reason}" for reason, n in sorted(r.inconclusive.items()))
+                notes.append(f"  * {key.split()[-1]} on {t}: differential inconclusive in "
+                             f"{sum(r.inconclusive.values())} of {r.executions} examples ({why})")
             cells.append(f"{cell:<{c}}")
         out.append(f"{key:<{w}}  " + "  ".join(cells))
     return "\n".join(out + notes)
@@ -131,6 +137,10 @@ def summary(results: list[HookResult], seconds: float) -> str:
     drifted = sum(r.drifted for r in results)
     note = (f"; {drifted} failure(s) did not reproduce on a fresh host (state left by earlier examples) and "
             "were not counted") if drifted else ""
+    undecided = sum(sum(r.inconclusive.values()) for r in results)
+    if undecided:
+        note += (f"; the differential was inconclusive in {undecided:,} examples of "
+                 f"{sum(1 for r in results if r.inconclusive)} checks (marked *)")
     return (f"{len(results)} checks: {n['pass']} passed, {n['fail']} failed, {n['skipped']} skipped; "
             f"{execs:,} executions in {seconds:.1f} s{rate}{note}")
 
@@ -140,7 +150,7 @@ def to_json(results: list[HookResult], seconds: float, seed: int, includes=(), a
     for r in results:
         row = {"spec": r.spec, "backend": r.backend, "target": r.target, "hook": r.hook, "status": r.status,
                "reason": r.reason, "executions": r.executions, "seconds": round(r.seconds, 4),
-               "drifted": r.drifted}
+               "drifted": r.drifted, "inconclusive": dict(r.inconclusive)}
         if r.failure is not None:
             row["violations"] = [{"oracle": v.oracle, "message": v.message, "expected": v.expected,
                                   "actual": v.actual} for v in r.failure.violations]

@@ -33,6 +33,25 @@ def test_a_passing_run_prints_the_table_and_exits_0(tmp_path):
     assert rows[("xen", "x86_64-domu", "law irq_roundtrip")]["status"] == "pass"
 
 
+def test_examples_the_differential_cannot_decide_are_counted_and_marked(tmp_path):
+    """A pass is not silent about examples only the other oracles judged:
+    write_cr3 natively loads generated roots the machine cannot run on."""
+    out = tmp_path / "r.json"
+    p = fuzz("pvdsl/specs/backends/native.pv", "--targets", "x86_64-native", "--hooks", "write_cr3,save_fl",
+             "--examples", "20", "--no-laws", "--json", str(out))
+    assert p.returncode == 0, p.stdout + p.stderr
+    lines = p.stdout.splitlines()
+    assert any(line.split()[:3] == ["native", "pv_mmu_ops.write_cr3", "pass*"] for line in lines)
+    assert any(line.split()[:3] == ["native", "pv_irq_ops.save_fl", "pass"] for line in lines)
+    assert "  * pv_mmu_ops.write_cr3 on x86_64-native: differential inconclusive in 20 of 20 examples " \
+           "(20 the hook wrote a control register value the machine cannot run on)" in lines
+    assert lines[-1].endswith("; the differential was inconclusive in 20 examples of 1 checks (marked *)")
+    rows = {r["hook"]: r for r in json.loads(out.read_text())["results"]}
+    assert rows["pv_mmu_ops.write_cr3"]["inconclusive"] == {
+        "the hook wrote a control register value the machine cannot run on": 20}
+    assert rows["pv_irq_ops.save_fl"]["inconclusive"] == {}
+
+
 def test_the_same_seed_gives_the_same_report():
     def run(seed):
         p = fuzz("examples/irq.pv", "--targets", "x86_64-domu", "--hooks", "halt", "--examples", "50",
