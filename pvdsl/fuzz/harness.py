@@ -250,12 +250,16 @@ class Rig:
             h = self.loaded.hook(hook)
             params, ret, _cs = self.interp.hook_signature(hook)
             called = static.called_names(self.view, self.built.name, hook)
+            described = describe_params(params, self.arch, self.native)
+            pointers = any(x.kind == "ptr" for x in described)
+            hypercalls = bool(called & set(self.view.hypercalls))
             p = self._plans[hook] = HookPlan(
-                h, describe_params(params, self.arch, self.native),
-                tuple(h.arg_sizes or [self.arch.word_bytes] * len(params)),
-                "pushf" in called, "rdtsc" in called, any(x.kind == "ptr" for x in
-                                                          describe_params(params, self.arch, self.native)),
-                None if called & set(self.view.hypercalls) or "rdtsc" in called else {}, frozenset(called))
+                h, described, tuple(h.arg_sizes or [self.arch.word_bytes] * len(params)),
+                "pushf" in called, "rdtsc" in called, pointers,
+                None if hypercalls or "rdtsc" in called else {}, frozenset(called),
+                # The interpreter's inputs are then the key, its memory reads
+                # and the hypercall answers (rdtsc reads the clock: never).
+                {} if hypercalls and not pointers and "rdtsc" not in called else None)
         return p
 
     def execute(self, hook: str, ex: Example, interp: bool = True) -> Outcome:

@@ -23,6 +23,7 @@ class OverlayMemory:
         self._translate = translate  # page va -> machine address, or None when unmapped
         self._live_read = live_read  # (machine address, n) -> bytes
         self.generation = 0  # writes so far (inputs set with set_input do not count)
+        self.log: list | None = None  # when a list: ("r" | "w", va, bytes) per access, in order
 
     def _page(self, page: int, write: bool, size: int, va: int):
         buf = self.pages.get(page)
@@ -49,14 +50,43 @@ class OverlayMemory:
     def read(self, va: int, n: int) -> bytes:
         off = va & OFF
         if off + n <= PAGE:
-            return bytes(self._page(va - off, False, n, va)[off:off + n])
-        out = bytearray()
-        while n:
-            off = va & OFF
-            take = min(n, PAGE - off)
-            out += self._page(va - off, False, n, va)[off:off + take]
-            va, n = va + take, n - take
-        return bytes(out)
+            data = bytes(self._page(va - off, False, n, va)[off:off + n])
+        else:
+            out, at, left = bytearray(), va, n
+            while left:
+                off = at & OFF
+                take = min(left, PAGE - off)
+                out += self._page(at - off, False, left, at)[off:off + take]
+                at, left = at + take, left - take
+            data = bytes(out)
+        if self.log is not None:
+            self.log.append(("r", va, data))
+        return data
+
+    def replay(self, log: list) -> bool:
+        """Make the accesses of `log` again if every read would see the same
+        bytes it saw (reads of bytes the log itself wrote are its own): then
+        apply its writes and return True; else change nothing, return False."""
+        written: dict[int, int] = {}
+        try:
+            for kind, va, data in log:
+                if kind == "w":
+                    for i, b in enumerate(data):
+                        written[va + i] = b
+                    continue
+                now = bytearray(self.read(va, len(data)))
+                for i in range(len(data)):
+                    b = written.get(va + i)
+                    if b is not None:
+                        now[i] = b
+                if now != data:
+                    return False
+        except MemoryFault:
+            return False
+        for kind, va, data in log:
+            if kind == "w":
+                self.write(va, data)
+        return True
 
     def set_input(self, va: int, value: int) -> None:
         """One input byte of the next example (vcpu_info's mask, pending)."""
@@ -64,6 +94,8 @@ class OverlayMemory:
 
     def write(self, va: int, data: bytes) -> None:
         self.generation += 1
+        if self.log is not None:
+            self.log.append(("w", va, bytes(data)))
         off = va & OFF
         if off + len(data) <= PAGE:  # the common case: one page
             self._page(va - off, True, len(data), va)[off:off + len(data)] = data

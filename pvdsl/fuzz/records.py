@@ -69,6 +69,20 @@ class HookPlan:
     pointers: bool  # has pointer parameters: their buffers are refilled per example
     memo: dict | None = None  # inputs -> InterpRun, for hooks that reach no hypercall
     called: frozenset = frozenset()  # every name the body (and its helpers) calls
+    # inputs and hypercall answers -> Replay, for hooks that reach hypercalls (fuzz/batch.py)
+    replay: dict | None = None
+
+
+@dataclass(slots=True)
+class Replay:
+    """An interpreter run of a hook that makes hypercalls, kept to be made
+    again: what it returned, the calls it made, the flags it left, and every
+    memory access in order (replayed only when each read sees the same bytes)."""
+
+    res: object
+    calls: list
+    flags: int
+    log: list
 
 
 class MachineMsrs(dict):

@@ -54,6 +54,29 @@ def test_batched_examples_match_their_solo_runs(target, hook):
     for ex, out in zip(examples, batched):
         solo = rig.execute(hook, ex)
         assert _summary(out, rig.rt.pc, rig.rt.sp) == _summary(solo, rig.rt.pc, rig.rt.sp), ex
+    _assert_kinds(hook, batched)
+
+
+@pytest.mark.parametrize("target", ["i386-domu", "x86_64-domu"])
+@pytest.mark.parametrize("hook", ["pv_irq_ops.safe_halt", "pv_irq_ops.halt", "pv_irq_ops.irq_enable",
+                                  "pv_irq_ops.restore_fl"])
+def test_batched_hypercalls_match_their_solo_runs(target, hook):
+    """Hooks that make hypercalls, whose interpreter runs the batch replays
+    (plan.replay) when inputs, answers and the bytes read recur."""
+    rig = _rig(target)
+    assert batchable(rig, hook) and rig.plan(hook).replay is not None
+    gen = rig.generator(hook, stable_seed(0, "xen", hook))
+    examples = [gen.next() for _ in range(200)]
+    batched = run_batch(rig, hook, examples)
+    assert rig.plan(hook).replay  # kept runs
+    for ex, out in zip(examples, batched):
+        solo = rig.execute(hook, ex)
+        assert _summary(out, rig.rt.pc, rig.rt.sp) == _summary(solo, rig.rt.pc, rig.rt.sp), ex
+        assert out.ok
+    assert any(o.hypercalls for o in batched)
+
+
+def _assert_kinds(hook, batched):
     kinds = {(o.fault.kind, o.fault.vector) for o in batched if o.fault is not None}
     if hook == "pv_irq_ops.halt":
         assert ("halt", None) in kinds  # the generator turns interrupts off often enough
