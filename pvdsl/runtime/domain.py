@@ -97,6 +97,10 @@ class Domain:
     start_info_va: int = 0
     kernel: object | None = None  # builder.KernelLayout
     creation_finished: bool = False
+    # Being destroyed (domain_kill.py): it stays until another domain drops
+    # its last mapping of one of its frames; new mappings, grants and
+    # channels to it are refused meanwhile.
+    dying: bool = False
     native: bool = False  # a bare-metal machine (native role): no Xen at all
     mem: object | None = None  # the machine memory its frames live in
     # Xen's per-domain mappings (xenspace.py): the slot Xen owns in the

@@ -136,6 +136,12 @@ def grant_table(hv, d) -> GrantTable:
     return gt
 
 
+def existing_table(hv, d) -> GrantTable | None:
+    """`d`'s grant table if it has one (without making it)."""
+    gt = _TABLES.get(hv, {}).get(d.domid)
+    return gt if gt is not None and gt.d is d else None
+
+
 def grant_access(hv, d, ref: int, domid: int, frame: int, readonly: bool = False) -> bool:
     """Write grant entry `ref` of `d`'s table as the guest's
     gnttab_grant_foreign_access_ref does (frame and domid, then the flags).

@@ -147,7 +147,7 @@ def _op(call, cmd: int, arg: int) -> int:
         S = "evtchn_bind_interdomain"
         buf = call.read_struct(arg, S)
         rdom = call.get(buf, S, "remote_dom")
-        rd = d if rdom == c("DOMID_SELF") else hv.domains.get(rdom)
+        rd = d if rdom == c("DOMID_SELF") else hv.live_domain(rdom)
         if rd is None:
             return -ESRCH
         lport = bind_interdomain(hv, d, rd, call.get(buf, S, "remote_port"))

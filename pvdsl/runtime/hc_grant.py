@@ -39,7 +39,7 @@ def _xsm_target(src, target) -> bool:
     return src is target or src.privileged
 
 
-def _pins(flags: int, c) -> int:
+def grant_pins(flags: int, c) -> int:
     ro = flags & c("GNTMAP_readonly")
     pin = 0
     if flags & c("GNTMAP_device_map"):
@@ -64,7 +64,7 @@ def _set_status(c, gt: GrantTable, ref: int, act: Active, readonly: bool, ldomid
     return 0
 
 
-def _unpin_flags(c, gt: GrantTable, ref: int, act: Active, readonly: bool) -> None:
+def unpin_flags(c, gt: GrantTable, ref: int, act: Active, readonly: bool) -> None:
     """Clear GTF_writing / GTF_reading once no use of that kind is left."""
     mask = 0
     if not readonly and not act.pin & WRITE_PINS:
@@ -152,7 +152,7 @@ def map_grant_ref(call, op: dict) -> None:
     if not host | dev:
         op["status"] = c("GNTST_bad_gntref")
         return
-    rd = hv.domains.get(op["dom"])  # rcu_lock_domain_by_id: DOMID_SELF is no domain here
+    rd = hv.live_domain(op["dom"])  # rcu_lock_domain_by_id: DOMID_SELF is no domain here
     if rd is None:
         op["status"] = c("GNTST_bad_domain")
         return
@@ -181,12 +181,12 @@ def map_grant_ref(call, op: dict) -> None:
         if not act.pin:
             frame = rgt.entry(ref)[2]
             if not _get_frame(hv, frame, rd):
-                _unpin_flags(c, rgt, ref, act, ro)
+                unpin_flags(c, rgt, ref, act, ro)
                 lgt.put_handle(handle)
                 op["status"] = c("GNTST_bad_page")
                 return
             act.domid, act.mfn, refs = ld.domid, frame, 1
-    pins = _pins(flags, c)
+    pins = grant_pins(flags, c)
     act.pin += pins
     mfn, mem = act.mfn, hv.mem
     owner = None
@@ -218,7 +218,7 @@ def map_grant_ref(call, op: dict) -> None:
         for _ in range(refs):
             hv.mm.put_page(mfn)
         act.pin -= pins
-        _unpin_flags(c, rgt, ref, act, ro)
+        unpin_flags(c, rgt, ref, act, ro)
         lgt.put_handle(handle)
         op["status"] = rc
         return
@@ -277,8 +277,8 @@ def unmap_grant_ref(call, op: dict) -> None:
             if not ro:
                 hv.mm.put_page_type(mfn)
             hv.mm.put_page(mfn)
-    act.pin -= _pins(done | ro, c)
-    _unpin_flags(c, rgt, m.ref, act, bool(ro))
+    act.pin -= grant_pins(done | ro, c)
+    unpin_flags(c, rgt, m.ref, act, bool(ro))
     call.log("grant_unmap", dom=rd.domid, ref=m.ref, handle=op["handle"], mfn=mfn)
 
 
@@ -301,14 +301,14 @@ def _claim(call, domid: int, ptr: dict, is_gref: bool, readonly: bool, held: lis
                 return rc, -1
             page = gt.entry(ref)[2]
             if not _get_frame(hv, page, d):
-                _unpin_flags(c, gt, ref, act, readonly)
+                unpin_flags(c, gt, ref, act, readonly)
                 return c("GNTST_bad_page"), -1
             if not act.pin:
                 act.domid, act.mfn = call.d.domid, page
         else:
             page, mem = act.mfn, hv.mem
             if not (mem.valid(page) and mem.owner[page] == d.domid and hv.mm.get_page(page, d)):
-                _unpin_flags(c, gt, ref, act, readonly)
+                unpin_flags(c, gt, ref, act, readonly)
                 return c("GNTST_bad_domain"), -1
         act.pin += PIN_HOST_R if readonly else PIN_HOST_W
         held.append(("grant", gt, ref, readonly))
@@ -332,7 +332,7 @@ def _release(call, held: list) -> None:
             _, gt, ref, readonly = item
             act = gt.act(ref)
             act.pin -= PIN_HOST_R if readonly else PIN_HOST_W
-            _unpin_flags(call.c, gt, ref, act, readonly)
+            unpin_flags(call.c, gt, ref, act, readonly)
         elif item[0] == "type":
             call.hv.mm.put_page_type(item[1])
         else:

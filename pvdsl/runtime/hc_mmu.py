@@ -45,7 +45,7 @@ def get_pg_owner(call, domid: int):
         if domid == c("DOMID_XEN") and not d.privileged:
             return None, -EPERM
         return _Foreign(domid), 0
-    other = call.hv.domains.get(domid)
+    other = call.hv.live_domain(domid)
     if other is None:
         return None, -ESRCH
     return other, 0
@@ -448,7 +448,7 @@ def foreign_unmap(hv, mapper, va: int) -> int:
 def domain_frame(hv, domid: int, pfn: int) -> int | None:
     """The machine frame behind page `pfn` of domain `domid` (the guest's
     p2m, which the tools read), or None."""
-    d = hv.domains.get(domid)
+    d = hv.live_domain(domid)
     return None if d is None else d.p2m.get(pfn)
 
 

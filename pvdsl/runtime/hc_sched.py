@@ -61,7 +61,7 @@ def sched_op(call) -> int:
         return _poll(call, arg)
     if cmd == c("SCHEDOP_remote_shutdown"):
         buf = call.read_struct(arg, "sched_remote_shutdown")
-        target = call.hv.domains.get(call.get(buf, "sched_remote_shutdown", "domain_id"))
+        target = call.hv.live_domain(call.get(buf, "sched_remote_shutdown", "domain_id"))
         if target is None:
             return -ESRCH
         if not call.d.privileged:

@@ -114,5 +114,5 @@ class Call:
         """Xen's rcu_lock_domain_by_any_id: DOMID_SELF or an id; None if there is no such domain."""
         if domid == self.c("DOMID_SELF"):
             return self.d
-        return self.hv.domains.get(domid)
+        return self.hv.live_domain(domid)
 

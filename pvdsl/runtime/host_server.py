@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 from .builder import MIB, build_pv_domain
+from .domain_kill import kill_domain
 from .session import XEN_RESERVE_BYTES, Machine
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -216,49 +217,10 @@ class Host:
                 "free_frames": self.hv.mem.free_frames, "invariant_violations": bad}
 
     def _free_domain(self, d) -> None:
-        """Xen's domain_kill + relinquish_memory, simplified: close the
-        domain's event channels, drop every frame it owns (its pages and its
-        shared_info) and Xen's per-domain frames (stacks, per-domain tables)."""
-        from . import hc_evtchn
-
+        """xl destroy: out of xenstore, then Xen's domain_kill (domain_kill.py)."""
         self.xenstore.domain_destroyed(d.domid)
-        hv, mem = self.hv, self.hv.mem
-        for port in list(d.evtchns):
-            try:
-                hc_evtchn.close_port(hv, d, port)
-            except Exception:  # noqa: BLE001 - best effort, the domain is going away
-                pass
-        for m in sorted(d.pages | d.xenheap_pages):
-            if mem.owner[m] == d.domid:
-                mem.release(m)
-            hv.m2p[m] = -1
-        xen_frames = list(d.xen_stack_mfn.values())
-        top = d.xen_perdomain_top
-        if top is not None and top >= 0 and top in hv.xen_pages:
-            xen_frames.append(top)
-            if d.rt.xen_slot_level == 4:  # L3 -> L2 -> L1 tables built by XenSpace._map
-                for l3e in range(512):
-                    e = mem.u64((top << 12) + l3e * 8)
-                    if e & 1:
-                        l2 = (e >> 12) & 0xFFFFFFFFFF
-                        xen_frames.append(l2)
-                        for l2e in range(512):
-                            e2 = mem.u64((l2 << 12) + l2e * 8)
-                            if e2 & 1:
-                                xen_frames.append((e2 >> 12) & 0xFFFFFFFFFF)
-        for m in set(xen_frames):
-            if m in hv.xen_pages:
-                hv.xen_pages.discard(m)
-                mem.release(m)
-        d.pages.clear()
-        d.xenheap_pages.clear()
-        d.p2m.clear()
-        d.pfn_of.clear()
-        d.tot_pages = 0
-        for v in d.vcpus:
-            v.cpu = None
-        hv.domains.pop(d.domid, None)
-        hv.stats.pop(d.domid, None)
+        kill_domain(self.hv, d)
+        self.hv.stats.pop(d.domid, None)
 
     # ---- dispatch ----
     def handle(self, req) -> dict:

@@ -96,11 +96,20 @@ class Hypervisor:
                 d.tot_pages -= 1
             d.xenheap_pages.discard(mfn)
             d.drop_mfn(mfn)
+            if d.dying and not d.pages and not d.xenheap_pages:
+                self.domains.pop(owner, None)  # its last frame: the dying domain is gone
         self.xen_pages.discard(mfn)
         self.m2p[mfn] = M2P_INVALID
         self.mem.release(mfn)
 
     # ---- domains ----
+    def live_domain(self, domid: int) -> Domain | None:
+        """Domain `domid` unless it is being destroyed: what a new mapping,
+        grant, channel or request may target (a dying domain only waits for
+        the mappings others still hold of its frames to go)."""
+        d = self.domains.get(domid)
+        return None if d is None or d.dying else d
+
     def space(self, arch_name: str) -> XenSpace:
         if arch_name not in self._space:
             self._space[arch_name] = XenSpace(self, RT[arch_name])

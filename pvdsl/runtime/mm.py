@@ -186,6 +186,12 @@ class PageTypes:
             done.append((idx, adj))
         return 0
 
+    def devalidate(self, mfn: int) -> None:
+        """Forcibly drop what a validated table's entries hold (a dying
+        domain's tables, whatever their type count: free_page_type)."""
+        self.mem.validated[mfn] = 0
+        self._devalidate(mfn, self.mem.ptype[mfn])
+
     def _devalidate(self, mfn: int, ptype: int) -> None:
         mem = self.mem
         d = self.hv.domains.get(mem.owner[mfn])

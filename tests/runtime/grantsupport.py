@@ -180,3 +180,64 @@ class Host:
 
     def invariants(self) -> list[str]:
         return self.hv.check_invariants()
+
+
+PATTERN = 0x0123_4567_89AB_CDEF
+
+
+def entry(k, ref: int, domid: int, frame: int, flags: int) -> int:
+    buf = bytearray(k.abi.size("grant_entry_v1"))
+    for name, value in (("flags", flags), ("domid", domid), ("frame", frame)):
+        k.abi.put(buf, "grant_entry_v1", name, value)
+    return int.from_bytes(buf, "little")
+
+
+class Granter:
+    """The domU's side: its grant table set up and mapped writable, as
+    Linux's gnttab_init does, then entries written by the kernel's stores."""
+
+    def __init__(self, k):
+        self.k = k
+        uop = k.struct("gnttab_setup_table", dom=k.c("DOMID_SELF"), nr_frames=1, frame_list=k.scratch + 4096)
+        assert k.gnttab("GNTTABOP_setup_table", uop) == 0
+        assert k.field("gnttab_setup_table", uop, "status") == 0
+        self.frame = int.from_bytes(k.get(k.scratch + 4096, k.word), "little")
+        self.va, _ = k.page("grant table mapping")
+        assert k.rc("set_va", self.va, self.frame << 12 | PTE_RW) == 0
+
+    def grant(self, ref: int, domid: int, frame: int, readonly: bool = False, flags: int | None = None) -> None:
+        k = self.k
+        if flags is None:
+            flags = k.c("GTF_permit_access") | (k.c("GTF_readonly") if readonly else 0)
+        assert k.poke(self.va + 8 * ref, entry(k, ref, domid, frame, flags)) is None
+
+    def flags(self, ref: int) -> int:
+        value, fault = self.k.peek(self.va + 8 * ref)
+        assert fault is None
+        return value & 0xFFFF
+
+
+def map_grant(k, dom: int, ref: int, host_addr: int, flags: int | None = None, off: int = 0):
+    """dom0's GNTTABOP_map_grant_ref of one op: (rc, status, handle, dev_bus_addr)."""
+    flags = k.c("GNTMAP_host_map") if flags is None else flags
+    uop = k.struct("gnttab_map_grant_ref", off, host_addr=host_addr, flags=flags, ref=ref, dom=dom)
+    rc = k.gnttab("GNTTABOP_map_grant_ref", uop)
+    S = "gnttab_map_grant_ref"
+    return rc, k.field(S, uop, "status"), k.field(S, uop, "handle"), k.field(S, uop, "dev_bus_addr")
+
+
+def unmap_grant(k, handle: int, host_addr: int, dev_bus_addr: int = 0) -> int:
+    uop = k.struct("gnttab_unmap_grant_ref", 512, host_addr=host_addr, dev_bus_addr=dev_bus_addr, handle=handle)
+    assert k.gnttab("GNTTABOP_unmap_grant_ref", uop) == 0
+    return k.field("gnttab_unmap_grant_ref", uop, "status")
+
+
+def granted_mapping(granter, mapper, ref: int, mfn: int):
+    """`granter` grants its frame `mfn` to `mapper`, which maps it with
+    GNTMAP_host_map: (the Granter, mapper's address, the handle)."""
+    g = Granter(granter)
+    g.grant(ref, mapper.d.domid, mfn)
+    host_addr, _ = mapper.page("map target")
+    _, status, handle, _ = map_grant(mapper, granter.d.domid, ref, host_addr)
+    assert status == 0
+    return g, host_addr, handle

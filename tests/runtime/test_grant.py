@@ -7,66 +7,16 @@ and reference counting, with the model's invariants after each step."""
 from __future__ import annotations
 
 import pytest
-from grantsupport import PTE_RW, Host
+from grantsupport import PATTERN, Granter, Host, granted_mapping, map_grant, unmap_grant
 
 from pvdsl.runtime.errors import EFAULT, EINVAL, ENOSYS, EPERM, ESRCH
 from pvdsl.runtime.grant_table import grant_table
 from pvdsl.runtime.memory import OWNER_FREE
 from pvdsl.runtime.paging import walk
 
-PATTERN = 0x0123_4567_89AB_CDEF
-
-
 @pytest.fixture(params=["x86_64", "i386"])
 def host(request):
     return Host(request.param)
-
-
-def entry(k, ref: int, domid: int, frame: int, flags: int) -> int:
-    buf = bytearray(k.abi.size("grant_entry_v1"))
-    for name, value in (("flags", flags), ("domid", domid), ("frame", frame)):
-        k.abi.put(buf, "grant_entry_v1", name, value)
-    return int.from_bytes(buf, "little")
-
-
-class Granter:
-    """The domU's side: its grant table set up and mapped writable, as
-    Linux's gnttab_init does, then entries written by the kernel's stores."""
-
-    def __init__(self, k):
-        self.k = k
-        uop = k.struct("gnttab_setup_table", dom=k.c("DOMID_SELF"), nr_frames=1, frame_list=k.scratch + 4096)
-        assert k.gnttab("GNTTABOP_setup_table", uop) == 0
-        assert k.field("gnttab_setup_table", uop, "status") == 0
-        self.frame = int.from_bytes(k.get(k.scratch + 4096, k.word), "little")
-        self.va, _ = k.page("grant table mapping")
-        assert k.rc("set_va", self.va, self.frame << 12 | PTE_RW) == 0
-
-    def grant(self, ref: int, domid: int, frame: int, readonly: bool = False, flags: int | None = None) -> None:
-        k = self.k
-        if flags is None:
-            flags = k.c("GTF_permit_access") | (k.c("GTF_readonly") if readonly else 0)
-        assert k.poke(self.va + 8 * ref, entry(k, ref, domid, frame, flags)) is None
-
-    def flags(self, ref: int) -> int:
-        value, fault = self.k.peek(self.va + 8 * ref)
-        assert fault is None
-        return value & 0xFFFF
-
-
-def map_grant(k, dom: int, ref: int, host_addr: int, flags: int | None = None, off: int = 0):
-    """dom0's GNTTABOP_map_grant_ref of one op: (rc, status, handle, dev_bus_addr)."""
-    flags = k.c("GNTMAP_host_map") if flags is None else flags
-    uop = k.struct("gnttab_map_grant_ref", off, host_addr=host_addr, flags=flags, ref=ref, dom=dom)
-    rc = k.gnttab("GNTTABOP_map_grant_ref", uop)
-    S = "gnttab_map_grant_ref"
-    return rc, k.field(S, uop, "status"), k.field(S, uop, "handle"), k.field(S, uop, "dev_bus_addr")
-
-
-def unmap_grant(k, handle: int, host_addr: int, dev_bus_addr: int = 0) -> int:
-    uop = k.struct("gnttab_unmap_grant_ref", 512, host_addr=host_addr, dev_bus_addr=dev_bus_addr, handle=handle)
-    assert k.gnttab("GNTTABOP_unmap_grant_ref", uop) == 0
-    return k.field("gnttab_unmap_grant_ref", uop, "status")
 
 
 def test_setup_table_and_query_size(host):
@@ -395,13 +345,9 @@ def test_a_granted_frame_given_back_stays_with_its_mapper(host):
     loses it (p2m, m2p) at once, the frame itself lives until the unmap."""
     u, d0, mem, hv = host.domu, host.dom0, host.hv.mem, host.hv
     c = u.c
-    g = Granter(u)
     mfn = u.spare_mfn()
     mem.write(mfn << 12, PATTERN.to_bytes(8, "little"))
-    g.grant(1, 0, mfn)
-    h0, _ = d0.page("map target")
-    _, status, handle, _ = map_grant(d0, 1, 1, h0)
-    assert status == 0
+    _g, h0, handle = granted_mapping(u, d0, 1, mfn)
     tot = u.d.tot_pages
     extents = u.scratch + 1024
     u.put(extents, mfn.to_bytes(u.word, "little"))
