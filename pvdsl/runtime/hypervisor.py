@@ -19,22 +19,28 @@ from .domain import INVALID_MFN, Domain, VCpu
 from .errors import EFAULT, ENOSYS, EPERM, GuestFault, RuntimeSetupError
 from .hcall import HANDLERS, Call, decode_args
 from .memory import OWNER_FREE, PAGE_SHIFT, MachineMemory
+from .m2p import M2P_INVALID, MachToPhys, m2p_overhead
 from .mm import PageTypes
 from .xenabi import xen_abi
 from .xenspace import XenSpace
 
 XEN_VERSION = (4, 17)
-M2P_INVALID = -1
 
 
 class Hypervisor:
     def __init__(self, memory_bytes: int, clobber_args: bool = True, log_limit: int = 100_000):
-        self.mem = MachineMemory(memory_bytes >> PAGE_SHIFT)
+        # The machine-to-phys tables come on top of the memory asked for, as
+        # Xen's own data: callers size domains from `memory_bytes`.
+        base = memory_bytes >> PAGE_SHIFT
+        nframes = base
+        for _ in range(3):
+            nframes = base + m2p_overhead(nframes)
+        self.mem = MachineMemory(nframes)
         self.mm = PageTypes(self)
-        self.m2p = [M2P_INVALID] * self.mem.nframes  # machine_to_phys_mapping
         self.domains: dict[int, Domain] = {}
         self.xen_pages: set[int] = set()
         self.domid_xen = xen_abi("x86_64").c("DOMID_XEN")
+        self.m2p = MachToPhys(self)  # machine_to_phys_mapping, readable by the guests (m2p.py)
         self._space: dict[str, XenSpace] = {}
         # Xen debug builds poison the argument registers a hypercall used
         # (pv/hypercall.c "Deliberately corrupt parameter regs"): generated

@@ -10,7 +10,10 @@ sees:
   guest's ring: the emulator starts each vCPU there once);
 - per domain, per vCPU: a 16-page GDT window (pages 0-13: the guest's GDT
   frames from set_gdt; page 14: Xen's reserved descriptors with the flat
-  FLAT_KERNEL_* selectors) and a Xen stack page holding the iret frame.
+  FLAT_KERNEL_* selectors) and a Xen stack page holding the iret frame;
+- the machine-to-phys table of the arch's entry width (m2p.py) at
+  MACH2PHYS_VIRT_START, read-only and readable from the guest kernel's ring
+  (user pages: a 64-bit PV kernel runs in ring 3), as Xen maps it.
 
 All these frames are owned by DOMID_XEN and are supervisor-only, so a 64-bit
 guest kernel (ring 3) cannot touch them. They are mapped read-only: the i386
@@ -25,7 +28,10 @@ import struct
 from .archinfo import GDT_WINDOW_PAGES, RtArch
 from .errors import RuntimeSetupError
 from .memory import PAGE_SHIFT, PAGE_SIZE
-from .paging import ENTRY_BYTES, KERNEL_PAGE, KERNEL_PAGE_RO, make_entry
+from .paging import _PAGE_USER, ENTRY_BYTES, KERNEL_PAGE, KERNEL_PAGE_RO, TABLE_ENTRY, make_entry
+from .xenabi import xen_abi
+
+GUEST_READABLE = KERNEL_PAGE_RO | _PAGE_USER  # the M2P: any ring may read it, none may write
 
 FIRST_RESERVED_GDT_PAGE = 14  # arch-x86/xen.h
 VCPU_WINDOW_PAGES = 32  # GDT window (16) + Xen stack (1), rounded up
@@ -48,16 +54,29 @@ class XenSpace:
         # Tables below the Xen slot that maps the global page.
         self.global_slot, self.global_top = self._tables_for(rt.xen_global_va)
         self._map(self.global_top, rt.xen_global_va, self.stub_mfn)
+        # The M2P: slot index -> the Xen-owned table below it.
+        self.m2p_slots: dict[int, int] = {}
+        self.m2p_va = xen_abi(rt.name).c("MACH2PHYS_VIRT_START")
+        for i, frame in enumerate(hv.m2p.frames[rt.word]):
+            va = self.m2p_va + i * PAGE_SIZE
+            slot = self._slot_of(va)
+            if slot not in self.m2p_slots:
+                self.m2p_slots[slot] = self.hv.alloc_xen_page()
+            self._map(self.m2p_slots[slot], va, frame, GUEST_READABLE, TABLE_ENTRY)
+
+    def _slot_of(self, va: int) -> int:
+        """The index of `va` in the Xen-owned slot table (L4 on x86_64, the
+        hole's L2 on i386)."""
+        return (va >> (39 if self.rt.xen_slot_level == 4 else 21)) & 511
 
     def _tables_for(self, va: int) -> tuple[int, int]:
         """(index in the Xen-owned slot table, mfn of the table that slot
         points to): L3 for x86_64, L1 for the i386 hole."""
-        shift = 39 if self.rt.xen_slot_level == 4 else 21
-        return (va >> shift) & 511, self.hv.alloc_xen_page()
+        return self._slot_of(va), self.hv.alloc_xen_page()
 
-    def _map(self, top_mfn: int, va: int, mfn: int, flags: int = KERNEL_PAGE_RO) -> None:
-        """Map one page below a slot table: walks (creating Xen-owned tables)
-        from the slot's table down to the L1."""
+    def _map(self, top_mfn: int, va: int, mfn: int, flags: int = KERNEL_PAGE_RO, inter: int = KERNEL_PAGE) -> None:
+        """Map one page below a slot table: walks (creating Xen-owned tables,
+        linked with `inter`) from the slot's table down to the L1."""
         mem = self.hv.mem
         table = top_mfn
         levels = [30, 21] if self.rt.xen_slot_level == 4 else []
@@ -66,7 +85,7 @@ class XenSpace:
             e = mem.u64(at)
             if not e & 1:
                 nxt = self.hv.alloc_xen_page()
-                mem.set_u64(at, make_entry(nxt, KERNEL_PAGE))
+                mem.set_u64(at, make_entry(nxt, inter))
                 e = mem.u64(at)
             table = (e >> PAGE_SHIFT) & 0xFFFFFFFFFF
         mem.set_u64((table << PAGE_SHIFT) + ((va >> 12) & 511) * ENTRY_BYTES,
@@ -89,6 +108,8 @@ class XenSpace:
             return make_entry(self.global_top, KERNEL_PAGE)
         if idx == d.xen_perdomain_slot:
             return make_entry(d.xen_perdomain_top, KERNEL_PAGE)
+        if idx in self.m2p_slots:
+            return make_entry(self.m2p_slots[idx], TABLE_ENTRY)
         return 0
 
     def gdt_window(self, v) -> int:

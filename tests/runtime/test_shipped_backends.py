@@ -220,22 +220,11 @@ def test_write_cr3_switches_to_a_pinned_copy_of_the_pgd(xen):
     pgd = xen.page(2)  # x86_64: the user pgd is the page after it (XenLinux's layout)
     entries = 512 if xen.rt.word == 8 else 4
     xen.g.write(pgd, xen.hv.mem.read(old << 12, 8 * entries))
-    if xen.rt.word == 8:
-        # pagetable_setup_done pins it (and the empty user pgd) the way Linux does.
-        r = xen.call("pv_mmu_ops.pagetable_setup_done", pgd)
-        assert [rc for name, rc in r.hypercalls if name == "mmuext_op"] == [0, 0]
-    else:
-        # On i386 the kernel pins it itself: pagetable_setup_done's walk reads
-        # Xen's m2p, which the model does not map into guests.
-        c, abi = xen.d.abi.c, xen.d.abi
-        ro = xen.ma(pgd) | 0x21  # present, accessed: read-only
-        assert xen.hypercall("update_va_mapping", pgd, ro, 0, 0) == 0
-        op = bytearray(abi.size("mmuext_op"))
-        abi.put(op, "mmuext_op", "cmd", c("MMUEXT_PIN_L3_TABLE"))
-        abi.put(op, "mmuext_op", "arg1.mfn", xen.ma(pgd) >> 12)
-        arg = xen.page()
-        xen.g.write(arg, bytes(op))
-        assert xen.hypercall("mmuext_op", arg, 1, 0, c("DOMID_SELF")) == 0
+    # pagetable_setup_done pins it (on x86_64 with the empty user pgd) the way
+    # Linux does; on i386 its walk reads each entry's frame back through
+    # Xen's read-only m2p.
+    r = xen.call("pv_mmu_ops.pagetable_setup_done", pgd)
+    assert [rc for name, rc in r.hypercalls if name == "mmuext_op"] == ([0, 0] if xen.rt.word == 8 else [0])
     new = xen.ma(pgd) >> 12
     r = xen.call("pv_mmu_ops.write_cr3", xen.pa(pgd))
     assert r.hypercalls == [("mmuext_op", 0)]
@@ -263,6 +252,22 @@ def test_set_pte_goes_through_mmu_update(xen):
     # make_pte turns a pseudo-physical entry into a machine one through the p2m.
     pfn = xen.k.pfn_of(va)
     assert xen.call("pv_mmu_ops.make_pte", pfn << 12 | 0x63).value == xen.d.p2m[pfn] << 12 | 0x63
+
+
+def test_pte_val_reads_the_frame_back_through_xens_m2p(xen):
+    """pte_val's mfn_to_pfn loads machine_to_phys_mapping[mfn] from
+    MACH2PHYS_VIRT_START in the guest's own address space (8-byte entries on
+    x86_64, the 4-byte compat table on i386); a frame the domain does not
+    own reads as Xen's invalid entry."""
+    xen.set_p2m()
+    pfn = xen.k.pfn_of(xen.page())
+    mfn = xen.d.p2m[pfn]
+    assert xen.call("pv_mmu_ops.pte_val", mfn << 12 | 0x63).value == pfn << 12 | 0x63
+    assert xen.call("pv_mmu_ops.pgd_val", mfn << 12 | 0x67).value == pfn << 12 | 0x67
+    free = next(m for m in range(xen.hv.mem.nframes) if xen.hv.mem.is_free[m])
+    invalid_pfn = (1 << (8 * xen.rt.word)) - 1  # ~0UL
+    pte_pfn_mask = 0x000FFFFFFFFFF000
+    assert xen.call("pv_mmu_ops.pte_val", free << 12 | 0x63).value == (invalid_pfn << 12) & pte_pfn_mask | 0x63
 
 
 def test_load_gdt_write_gdt_entry_and_load_tls_reach_the_model(xen):

@@ -1,0 +1,61 @@
+"""Xen's machine-to-phys table, where PV guests read it.
+
+A PV kernel turns a machine frame into its own page number by reading
+machine_to_phys_mapping[mfn] straight from memory: Xen keeps the table in
+its own frames and maps it read-only into every PV address space at
+MACH2PHYS_VIRT_START (XENMEM_machphys_mapping reports the range). A 64-bit
+guest reads 8-byte entries; a 32-bit one reads the compat table of 4-byte
+entries at its own MACH2PHYS_VIRT_START. Xen writes both on every update
+(set_gpfn_from_mfn), an invalid entry as all ones.
+
+`MachToPhys` is that pair of tables: indexable like the list the model
+used to keep (reads come from a Python copy), every store written through
+to both tables in machine memory. xenspace.py maps them.
+"""
+
+from __future__ import annotations
+
+from .memory import PAGE_SHIFT, PAGE_SIZE
+
+M2P_INVALID = -1
+WIDTHS = (8, 4)  # a 64-bit guest's entries, a 32-bit guest's (compat)
+
+
+def table_pages(nframes: int, width: int) -> int:
+    return -(-nframes * width // PAGE_SIZE)
+
+
+def m2p_overhead(nframes: int) -> int:
+    """Frames both tables take for a machine of `nframes` frames."""
+    return sum(table_pages(nframes, w) for w in WIDTHS)
+
+
+class MachToPhys:
+    def __init__(self, hv):
+        self.mem = hv.mem
+        n = self.mem.nframes
+        self._values = [M2P_INVALID] * n
+        self.frames: dict[int, list[int]] = {}
+        for w in WIDTHS:
+            self.frames[w] = [hv.alloc_xen_page() for _ in range(table_pages(n, w))]
+            for m in self.frames[w]:
+                self.mem.write(m << PAGE_SHIFT, b"\xff" * PAGE_SIZE)
+        # Where entry `mfn` of each table lives: (frame base address per page, width).
+        self._bases = [([m << PAGE_SHIFT for m in self.frames[w]], w) for w in WIDTHS]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getitem__(self, mfn: int) -> int:
+        return self._values[mfn]
+
+    def __setitem__(self, mfn: int, pfn: int) -> None:
+        self._values[mfn] = pfn
+        mm = self.mem.mm
+        for bases, w in self._bases:
+            page, off = divmod(mfn * w, PAGE_SIZE)
+            at = bases[page] + off
+            mm[at:at + w] = (pfn & ((1 << (8 * w)) - 1)).to_bytes(w, "little")
+
+
+__all__ = ["M2P_INVALID", "MachToPhys", "m2p_overhead"]
