@@ -137,11 +137,14 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
              "usually just before it, most often a missing `;` after a declaration or statement, a missing "
              "`:` between a name and its type, or a C habit pvdsl does not have (`#define`, `x++`). Only "
              "the first syntax error of a file is reported, because the parser stops there."),
-    "E002": ("invalid character or unterminated comment",
+    "E002": ("invalid character, malformed number or unterminated comment",
              "The lexer found something that cannot start any token: a `/*` comment that is never closed "
-             "with `*/` (the caret is under the `/*`; block comments do not nest), or a character that is "
+             "with `*/` (the caret is under the `/*`; block comments do not nest), a character that is "
              "not printable ASCII or a letter, typically a non-breaking space or zero-width space pasted "
-             "from a web page or PDF. Close the comment, or delete and retype the invisible character."),
+             "from a web page or PDF, or a number that runs straight into letters or digits it cannot "
+             "hold (`1as u32`, `0x10as`, `0b102`): a number ends only where a name could not go on, so "
+             "the whole run is underlined. Close the comment, delete and retype the invisible character, "
+             "or put the missing space in."),
     "E003": ("nesting too deep",
              "An expression or type is nested more deeply than the compiler handles (hundreds of levels, "
              "usually generated code). Split it with intermediate constants or variables."),

@@ -6,6 +6,11 @@ under the hash of the file's text, the grammar and pvdsl's version, in
 $PVDSL_CACHE_DIR, else $XDG_CACHE_HOME/pvdsl, else ~/.cache/pvdsl. Only
 files that parsed without error are stored. PVDSL_CACHE_DIR=off disables it;
 any problem with the cache (unwritable, corrupt) means a normal parse.
+
+The cache keeps at most MAX_ENTRIES trees (PVDSL_CACHE_MAX overrides): a hit
+marks its file as used, and a store that takes the directory past the limit
+removes the least recently used quarter, so edits over months (every
+version of a spec is a new entry) cannot fill a disk.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from .. import __version__
 from ..source import SourceFile
 
 _FORMAT = 1
+MAX_ENTRIES = 4096
 
 
 @lru_cache(maxsize=1)
@@ -57,7 +63,35 @@ def load(source: SourceFile):
     except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, ValueError, TypeError):
         return None
     # The spans must point at this SourceFile object (diagnostics quote it).
-    return module if getattr(module.span, "source", None) == source else None
+    if getattr(module.span, "source", None) != source:
+        return None
+    try:
+        os.utime(path)  # recently used: the last to be pruned
+    except OSError:
+        pass
+    return module
+
+
+def _limit() -> int:
+    try:
+        return max(1, int(os.environ.get("PVDSL_CACHE_MAX", MAX_ENTRIES)))
+    except ValueError:
+        return MAX_ENTRIES
+
+
+def _prune(directory: Path) -> None:
+    """Past the limit, drop the least recently used entries down to three
+    quarters of it (so a prune is rare, not one per store)."""
+    limit = _limit()
+    try:
+        entries = [e for e in os.scandir(directory) if e.name.endswith(".pickle")]
+        if len(entries) <= limit:
+            return
+        entries.sort(key=lambda e: e.stat().st_mtime_ns)
+        for e in entries[:len(entries) - limit * 3 // 4]:
+            os.unlink(e.path)
+    except OSError:
+        pass
 
 
 def store(source: SourceFile, module) -> None:
@@ -71,4 +105,5 @@ def store(source: SourceFile, module) -> None:
             pickle.dump(module, f, protocol=pickle.HIGHEST_PROTOCOL)
         os.replace(tmp, path)
     except (OSError, pickle.PickleError, RecursionError):
-        pass
+        return
+    _prune(path.parent)

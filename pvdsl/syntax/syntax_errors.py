@@ -126,6 +126,12 @@ def describe_unexpected(err: UnexpectedInput, text: str) -> tuple[str, str, int,
         if text.startswith("/*", pos):
             return "E002", "unterminated block comment", pos, pos + 2
         ch = text[pos] if pos < len(text) else ""
+        if ch.isdigit():
+            end = pos
+            while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+                end += 1
+            return ("E002", f"malformed number '{text[pos:end]}' (a space missing before a name, or a digit "
+                    "outside the number's base?)", pos, end)
         if ch.isprintable() and ch not in " \t":
             allowed = _expected_words(set(err.allowed or ()))
             return "E001", f"unexpected character '{ch}', expected {allowed}", pos, pos + 1

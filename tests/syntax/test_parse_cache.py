@@ -1,5 +1,6 @@
 """The parse cache gives the tree a fresh parse gives, and never a wrong one."""
 
+import os
 from pathlib import Path
 
 from pvdsl.diagnostics import Diagnostics
@@ -53,3 +54,19 @@ def test_off_disables(tmp_path, monkeypatch):
     monkeypatch.setenv("PVDSL_CACHE_DIR", "off")
     assert parse_cache._directory() is None
     assert parse_source(SourceFile.from_text("w.pv", "const D = 5;\n"), Diagnostics()) is not None
+
+
+def test_the_cache_stays_under_its_limit_dropping_the_least_recently_used(tmp_path, monkeypatch):
+    monkeypatch.setenv("PVDSL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("PVDSL_CACHE_MAX", "8")
+    sources = [SourceFile.from_text(f"f{i}.pv", f"const C{i} = {i};\n") for i in range(8)]
+    for i, src in enumerate(sources):
+        parse_source(src, Diagnostics())
+        os.utime(parse_cache._path(src), (1000 + i, 1000 + i))  # f0 the oldest, f7 the newest
+    assert parse_cache.load(sources[0]) is not None  # a hit: f0 becomes the most recently used
+    parse_source(SourceFile.from_text("f8.pv", "const C8 = 8;\n"), Diagnostics())  # the 9th: a prune to 6
+    survivors = [i for i, src in enumerate(sources) if parse_cache._path(src).exists()]
+    assert survivors == [0, 4, 5, 6, 7]  # f1-f3, the least recently used, went
+    for i in range(9, 40):
+        parse_source(SourceFile.from_text(f"f{i}.pv", f"const C{i} = {i};\n"), Diagnostics())
+        assert 6 <= len(list(tmp_path.glob("*.pickle"))) <= 8
