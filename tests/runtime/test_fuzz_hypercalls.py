@@ -1,7 +1,8 @@
 """Property: random hypercalls with random arguments from a domU never crash
 the model and keep its invariants: no frame owned twice, tot_pages <=
 max_pages, every p2m entry names a frame the domain owns, reference and type
-counts consistent. The long run is bench/runtime/fuzz_hypercalls.py."""
+counts consistent; and destroying the domU afterwards keeps them too. The
+long run is bench/runtime/fuzz_hypercalls.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pvdsl.runtime.domain_kill import kill_domain
 from pvdsl.runtime.hcfuzz import FuzzHost
 
 CALLS_PER_EXAMPLE = 60
@@ -46,6 +48,14 @@ def test_random_hypercalls_never_crash_and_keep_the_invariants(data):
     _done["hypercalls"] += len(calls)
     assert host.hv.check_invariants() == []
     assert host.domu.tot_pages <= host.domu.max_pages
+    # Then the domU is destroyed in whatever state the calls left it (grants
+    # mapped, pages pinned, frames given back): the invariants still hold,
+    # and whatever of it stays is held by another domain's mapping.
+    kill_domain(host.hv, host.domu)
+    assert host.hv.check_invariants() == []
+    kept = host.domu.pages | host.domu.xenheap_pages
+    assert all(host.hv.mem.count[m] > 0 for m in kept)
+    assert (host.domu.domid in host.hv.domains) == bool(kept)
 
 
 def test_enough_hypercalls_were_made():
