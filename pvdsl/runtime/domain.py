@@ -101,6 +101,7 @@ class Domain:
     # its last mapping of one of its frames; new mappings, grants and
     # channels to it are refused meanwhile.
     dying: bool = False
+    xenheap_released: bool = False  # a dying domain's shared Xen frames have lost Xen's reference
     native: bool = False  # a bare-metal machine (native role): no Xen at all
     mem: object | None = None  # the machine memory its frames live in
     # Xen's per-domain mappings (xenspace.py): the slot Xen owns in the

@@ -9,6 +9,8 @@ table still validated), then each frame's allocation reference. A frame
 whose count reaches zero is freed on the spot; one still referenced from
 outside stays allocated to the dying domain until that last reference is
 dropped (the mapper unmaps it), and only then does the domain disappear.
+Xen's frames shared with it (shared_info, the grant frames) stay until its
+last page goes: an unmap of one of its grants still writes the flags there.
 So a freed frame is never one somebody still maps, and a new domain can
 never be handed memory another domain can reach.
 """
@@ -36,6 +38,23 @@ def kill_domain(hv, d) -> None:
     d.pfn_of.clear()
     for v in d.vcpus:
         v.cpu = None
+    frame_freed(hv, d)
+
+
+def frame_freed(hv, d) -> None:
+    """A frame of dying domain `d` went back to the heap (or the kill is
+    done). Once none of its pages is left, nobody maps a grant of it any
+    more, so Xen's own frames it shares (shared_info, the grant frames an
+    unmap of its grants writes the flags into) lose their reference too;
+    with those gone, so is the domain."""
+    if d.pages:
+        return
+    if not d.xenheap_released:
+        d.xenheap_released = True
+        mem = hv.mem
+        for m in sorted(d.xenheap_pages):
+            if not mem.is_free[m] and mem.owner[m] == d.domid:
+                hv.mm.put_page(m)  # may free it, and call back here
     if not d.pages and not d.xenheap_pages:
         hv.domains.pop(d.domid, None)
 
@@ -120,9 +139,6 @@ def _relinquish_memory(hv, d) -> None:
     for m in sorted(d.pages):
         if still_ours(m) and mem.allocated[m]:
             mem.allocated[m] = 0
-            mm.put_page(m)
-    for m in sorted(d.xenheap_pages):  # shared_info, grant frames: Xen's reference
-        if still_ours(m):
             mm.put_page(m)
 
 

@@ -19,6 +19,7 @@ from .domain import INVALID_MFN, Domain, VCpu
 from .errors import EFAULT, ENOSYS, EPERM, GuestFault, RuntimeSetupError
 from .hcall import HANDLERS, Call, decode_args
 from .memory import OWNER_FREE, PAGE_SHIFT, MachineMemory
+from .domain_kill import frame_freed
 from .m2p import M2P_INVALID, MachToPhys, m2p_overhead
 from .mm import PageTypes
 from .xenabi import xen_abi
@@ -102,8 +103,8 @@ class Hypervisor:
                 d.tot_pages -= 1
             d.xenheap_pages.discard(mfn)
             d.drop_mfn(mfn)
-            if d.dying and not d.pages and not d.xenheap_pages:
-                self.domains.pop(owner, None)  # its last frame: the dying domain is gone
+            if d.dying:
+                frame_freed(self, d)  # its last page may be gone: then its shared frames, then itself
         self.xen_pages.discard(mfn)
         self.m2p[mfn] = M2P_INVALID
         self.mem.release(mfn)

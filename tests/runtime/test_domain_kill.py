@@ -49,7 +49,7 @@ def test_a_frame_dom0_grant_maps_outlives_its_domain_until_the_unmap(host):
     # Still allocated to the dying domain, still readable and writable by dom0.
     assert u.d.dying and hv.domains.get(1) is u.d
     assert mem.owner[mfn] == 1 and not mem.is_free[mfn]
-    assert owned_by(hv, 1) == {mfn}
+    assert owned_by(hv, 1) == {mfn} | u.d.xenheap_pages and u.d.shared_info_mfn in u.d.xenheap_pages
     assert d0.peek(h0) == (PATTERN, None) and d0.poke(h0, 7) is None
     assert host.invariants() == []
     # A new domain is never given it.
@@ -61,6 +61,26 @@ def test_a_frame_dom0_grant_maps_outlives_its_domain_until_the_unmap(host):
     assert host.invariants() == []
 
 
+def test_a_dying_granters_grant_frames_outlive_the_mappings_of_its_grants(host):
+    """dom0's unmap of a dying domain's grant writes the entry's flags into
+    the granter's grant frame: that frame (and shared_info) must still be
+    the dying domain's then, and go only with its last page."""
+    hv, u, d0, mem = host.hv, host.domu, host.dom0, host.hv.mem
+    c = u.c
+    _va, mfn = u.page("granted page")
+    g, h0, handle = granted_mapping(u, d0, 1, mfn)
+    grant_frame, shared_info = g.frame, u.d.shared_info_mfn
+    kill_domain(hv, u.d)
+    assert u.d.xenheap_pages == {grant_frame, shared_info}
+    assert not mem.is_free[grant_frame] and mem.owner[grant_frame] == 1
+    flags_at = grant_table(hv, u.d).entry_maddr(1)
+    assert mem.uint(flags_at, 2) & c("GTF_writing")  # the live grant, still marked in use
+    assert unmap_grant(d0, handle, h0) == 0
+    assert mem.is_free[grant_frame] and mem.is_free[shared_info] and mem.is_free[mfn]
+    assert 1 not in hv.domains
+    assert host.invariants() == []
+
+
 def test_a_foreign_mapping_holds_the_frame_and_no_new_one_is_allowed(host):
     hv, u, d0, mem = host.hv, host.domu, host.dom0, host.hv.mem
     page_va, mfn = u.page("a page dom0 maps")
@@ -68,7 +88,7 @@ def test_a_foreign_mapping_holds_the_frame_and_no_new_one_is_allowed(host):
     h0, _ = d0.page("foreign mapping")
     assert foreign_map(hv, d0.d, 1, mfn, h0) == 0
     kill_domain(hv, u.d)
-    assert u.d.dying and owned_by(hv, 1) == {mfn}
+    assert u.d.dying and owned_by(hv, 1) == {mfn} | u.d.xenheap_pages and u.d.shared_info_mfn in u.d.xenheap_pages
     assert d0.peek(h0) == (PATTERN, None)
     assert host.invariants() == []
     # Nothing new may target the dying domain.
