@@ -27,7 +27,10 @@ INVALID_MFN = -1
 
 def kill_domain(hv, d) -> None:
     """Tear `d` down; it leaves `hv.domains` once its last frame is freed
-    (at once unless another domain still maps one of them)."""
+    (at once unless another domain still maps one of them). Killing a
+    dying domain again does nothing."""
+    if d.dying:
+        return
     d.dying = True
     _close_event_channels(hv, d)
     _release_grant_mappings(hv, d)
@@ -101,7 +104,7 @@ def _release_vcpu_references(hv, d) -> None:
     PIRQ EOI page: what each vCPU's state holds."""
     mm = hv.mm
     for v in d.vcpus:
-        if v.guest_table not in (INVALID_MFN, 0) and v.guest_table >= 0:
+        if v.guest_table >= 0:  # INVALID_MFN: never initialised
             mm.put_page_and_type(v.guest_table)
         v.guest_table = INVALID_MFN
         if v.guest_table_user:

@@ -52,6 +52,8 @@ def test_a_frame_dom0_grant_maps_outlives_its_domain_until_the_unmap(host):
     assert owned_by(hv, 1) == {mfn} | u.d.xenheap_pages and u.d.shared_info_mfn in u.d.xenheap_pages
     assert d0.peek(h0) == (PATTERN, None) and d0.poke(h0, 7) is None
     assert host.invariants() == []
+    kill_domain(hv, u.d)  # again: nothing more to drop
+    assert owned_by(hv, 1) == {mfn} | u.d.xenheap_pages and host.invariants() == []
     # A new domain is never given it.
     fresh = build_pv_domain(hv, "x86_64", 4 * MIB, 2, False)
     assert mfn not in fresh.pages
