@@ -8,7 +8,7 @@ The cases come from tests/robustness_cases.py (mutations of the shipped and
 example specs; see that file). Every case runs through
 `pvdsl.sema.program.check_text` (parse + checks for both arches + rendering
 of the diagnostics); every 13th also decoded as Latin-1; every
-`--cli-every`-th also through `pvdsl.cli.main` (`check`, `check --json`,
+`--cli-every`-th also through `pvdsl.cli.main.main` (`check`, `check --json`,
 `abi`, `fmt` in turn) on a file. Any exception, a case slower than the time
 limit, a diagnostic pointing outside its file, or a CLI exit status other
 than 0/1 is a finding; so is a worker process that dies (a segfault, a stack

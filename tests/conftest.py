@@ -39,7 +39,7 @@ def examples_build(tmp_path_factory) -> Path:
     """Every backend of examples/*.pv for every target, built once per session
     with `pvdsl build` from the repository root (relative source paths, so
     nothing machine-specific ends up in the outputs). Returns the output dir."""
-    from pvdsl.cli import main
+    from pvdsl.cli.main import main
 
     out = tmp_path_factory.mktemp("examples-build")
     files = sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "examples").glob("*.pv"))

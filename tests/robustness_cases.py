@@ -16,7 +16,7 @@ numbers, operators) that keep the syntax valid so the checker runs too.
 check for both arches), renders the diagnostics as text and JSON, and returns
 None or a `Finding` (any exception; a diagnostic whose span lies outside its
 file; a case that takes longer than the time limit). `run_cli` does the same
-through `pvdsl.cli.main`. `minimize` shrinks a finding's input.
+through `pvdsl.cli.main.main`. `minimize` shrinks a finding's input.
 
 The property: whatever the input, only diagnostics come out.
 """
@@ -727,7 +727,7 @@ def run_cli(data: bytes, workdir: Path, argv_prefix=("check",)) -> Finding | Non
     error (exit status 3), so the finding keeps its traceback. main() raises
     the recursion limit for the whole process; it is put back afterwards so the
     other cases run with Python's default."""
-    from pvdsl.cli import main
+    from pvdsl.cli.main import main
 
     path = workdir / "case.pv"
     path.write_bytes(data)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from pvdsl.cli import main
+from pvdsl.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "examples").glob("*.pv"))

@@ -10,7 +10,7 @@ what pvdsl does.
   its ' ' and '-' lines must occur once in the file and are replaced by its
   ' ' and '+' lines.
 - Every `$ pvdsl ...` line of a ```console block in docs/tutorial.md is run
-  in-process (pvdsl.cli.main) in a temporary directory holding the tutorial's
+  in-process (pvdsl.cli.main.main) in a temporary directory holding the tutorial's
   files as they stand at that point; its stdout and stderr, together, must be
   the lines shown after it. A shown line `...` matches any number of lines.
 - docs/examples/tutorial/ holds the tutorial's files as they end up.
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from pvdsl.cli import main as pvdsl_main
+from pvdsl.cli.main import main as pvdsl_main
 from pvdsl.diagnostics import Diagnostics
 from pvdsl.sema.program import check_text
 from pvdsl.syntax.parser import parse_text

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pvdsl.cli import main
+from pvdsl.cli.main import main
 from pvdsl.sema.modules import SPECS_ROOT
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -3,7 +3,7 @@
 import re
 from pathlib import Path
 
-from pvdsl.cli import main
+from pvdsl.cli.main import main
 from pvdsl.sema.modules import SPECS_ROOT
 
 ROOT = Path(__file__).resolve().parent.parent

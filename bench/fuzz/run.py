@@ -7,7 +7,7 @@ bare-unicorn ceiling of the runtime benchmark measured in the same run.
 Per hook (the hooks of examples/irq.pv, as in bench/runtime/run.py, on each
 arch's domU and natively):
 
-  ceiling   pvdsl.runtime.baseline.Bare: uc.emu_start over the hook's call
+  ceiling   pvdsl.runtime.cpu.baseline.Bare: uc.emu_start over the hook's call
             site in a loop, nothing else (the most unicorn can do per call
             from Python).
   fuzz      what `pvdsl fuzz` does per example: generation, the compiled
@@ -39,9 +39,9 @@ from pvdsl.fuzz.campaign import Options, stable_seed, view_of  # noqa: E402
 from pvdsl.fuzz.driver import collect, merge  # noqa: E402
 from pvdsl.fuzz.batch import batchable, run_batch  # noqa: E402
 from pvdsl.fuzz.harness import Rig  # noqa: E402
-from pvdsl.runtime.batch import MAX_BATCH  # noqa: E402
-from pvdsl.runtime.baseline import Bare  # noqa: E402  (only pvdsl/runtime touches unicorn)
-from pvdsl.runtime.session import build_backends  # noqa: E402
+from pvdsl.runtime.probe.batch import MAX_BATCH  # noqa: E402
+from pvdsl.runtime.cpu.baseline import Bare  # noqa: E402  (only pvdsl/runtime touches unicorn)
+from pvdsl.runtime.session.machine import build_backends  # noqa: E402
 
 SPEC = "examples/irq.pv"
 TARGET_NAMES = ["x86_64-domu", "i386-domu", "x86_64-native", "i386-native"]

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pvdsl.runtime.errors import errno_name  # noqa: E402
-from pvdsl.runtime.hcfuzz import fuzz  # noqa: E402
+from pvdsl.runtime.probe.hypercall_fuzz import fuzz  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -38,9 +38,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from pvdsl.arch import TARGETS  # noqa: E402
-from pvdsl.runtime.builder import MIB  # noqa: E402
-from pvdsl.runtime.baseline import Bare  # noqa: E402  (only pvdsl/runtime touches unicorn)
-from pvdsl.runtime.session import Machine, build_backends  # noqa: E402
+from pvdsl.runtime.host.builder import MIB  # noqa: E402
+from pvdsl.runtime.cpu.baseline import Bare  # noqa: E402  (only pvdsl/runtime touches unicorn)
+from pvdsl.runtime.session.machine import Machine, build_backends  # noqa: E402
 
 IF = 0x200
 CASES = [  # spec, target role, hook, args

@@ -1,7 +1,7 @@
 """The fast path: many examples of one hook per emulator entry.
 
 `run_batch(rig, hook, examples)` runs the examples back to back through
-the runtime's batch driver (pvdsl.runtime.batch), then replays the same
+the runtime's batch driver (pvdsl.runtime.probe.batch), then replays the same
 sequence on the reference interpreter, with one memory that carries over
 from example to example as the machine's does. Every oracle that can be
 decided per example is (registers, stack pointer, DF, result, fault,
@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..interp import CpuState, State
-from ..runtime.calls import marshal, result_of
+from ..runtime.cpu.calls import marshal, result_of
 from .harness import ARITH_FLAGS, DF, IF, INTERP_BUDGET, RESERVED_FLAG, TF, Rig
 from .records import MEMO_LIMIT, InterpRun, Outcome, Replay, Violation
 from .memory import OverlayMemory

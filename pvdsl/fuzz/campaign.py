@@ -5,7 +5,7 @@ first failing one is handed to Hypothesis, which searches the same input
 space for a failure of the same oracle and shrinks it (if it cannot find
 one within its budget, the bulk example is reported as it is). Then every
 law of the spec about a table the backend fills is checked on the compiled
-code (pvdsl.runtime.laws) and on the reference interpreter, and hooks whose
+code (pvdsl.runtime.session.laws) and on the reference interpreter, and hooks whose
 behaviour cannot depend on the word size are compared across i386 and
 x86_64.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..arch import Target
 from . import static
-from ..runtime.batch import MAX_BATCH
+from ..runtime.probe.batch import MAX_BATCH
 from .batch import batchable, run_batch
 from .harness import Rig
 from .records import Outcome
@@ -222,7 +222,7 @@ def cross_arch_results(samples) -> list[HookResult]:
 
 
 def law_results(rig: Rig, spec: str) -> list[HookResult]:
-    from ..runtime.laws import laws_for, run_law
+    from ..runtime.session.laws import laws_for, run_law
 
     out = []
     for name in laws_for(rig.machine):

@@ -26,7 +26,7 @@ def fuzz_unit(spec: str, target: str, opts: Options, progress=None) -> UnitResul
     """Every backend of `spec` on `target` (what one worker does)."""
     from ..arch import TARGETS
     from ..runtime.errors import LoadError
-    from ..runtime.session import SpecError, build_backends
+    from ..runtime.session.machine import SpecError, build_backends
     from .harness import Rig
 
     unit = UnitResult(spec, target)
@@ -162,7 +162,7 @@ def run_campaign(specs: list[str], opts: Options, jobs: int = 1, json_path: str 
 def replay(specs: list[str], opts: Options, example_json: str, out=None) -> int:
     from ..arch import TARGETS
     from ..runtime.errors import LoadError
-    from ..runtime.session import SpecError, build_backends
+    from ..runtime.session.machine import SpecError, build_backends
     from .harness import Rig
     from .values import Example
 

@@ -3,7 +3,7 @@
 `Rig` is one target's machine (the runtime's `Machine`: a simulated Xen
 host, or a bare machine for native backends) with the backend loaded, the
 reference interpreter for the same backend and arch, and the instruments of
-pvdsl.runtime.probe. `Rig.execute(hook, example)` runs the compiled hook
+pvdsl.runtime.probe.instruments. `Rig.execute(hook, example)` runs the compiled hook
 from its call site with a hostile register file, runs the interpreter on
 the same inputs (answering its hypercalls with what the model answered the
 compiled code), and returns the violations found:
@@ -27,12 +27,12 @@ import random
 from pathlib import Path
 
 from ..interp import CpuState, Interpreter, MemoryFault, State
-from ..runtime.batch import BatchDriver
-from ..runtime.calls import marshal, result_of
-from ..runtime.override import assemble, load_override
-from ..runtime.paging import check_rights, walk
-from ..runtime.probe import CpuidProbe, HypercallRecorder, PageSet, VcpuGuard, WriteWatch, control_registers
-from ..runtime.session import Machine
+from ..runtime.probe.batch import BatchDriver
+from ..runtime.cpu.calls import marshal, result_of
+from ..runtime.guest.override import assemble, load_override
+from ..runtime.xen.paging import check_rights, walk
+from ..runtime.probe.instruments import CpuidProbe, HypercallRecorder, PageSet, VcpuGuard, WriteWatch, control_registers
+from ..runtime.session.machine import Machine
 from . import static
 from .memory import PAGE, LiveMemory, OverlayMemory
 from .records import MEMO_LIMIT, HookPlan, InterpRun, MachineMsrs, Outcome, Violation, fmt_args, width_of
@@ -348,7 +348,7 @@ class Rig:
         its memory is the domain's, its hypercalls go to the model."""
         import itertools
 
-        from ..runtime.laws import MAX_CASES, _domain
+        from ..runtime.session.laws import MAX_CASES, _domain
 
         law = self.view.laws[name]
         v = self.machine.guest.vcpus[0]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..interp import CpuState
-from ..runtime.probe import read_msr
+from ..runtime.probe.instruments import read_msr
 from .values import Example
 
 

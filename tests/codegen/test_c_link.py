@@ -327,7 +327,7 @@ backend b for i386, x86_64 roles native {
 def test_header_field_whose_type_differs_per_arch(tmp_path):
     import contextlib
 
-    from pvdsl.cli import main
+    from pvdsl.cli.main import main
 
     spec = tmp_path / "arr.pv"
     spec.write_text(PER_ARCH_ARRAY)

@@ -260,7 +260,7 @@ def test_shipped_library_backends_preserve_registers(tmp_path):
     files = _shipped_backend_specs()
     if not files:
         pytest.skip("the shipped library (pvdsl/specs) declares no backends yet")
-    from pvdsl.cli import main
+    from pvdsl.cli.main import main
 
     with contextlib.chdir(REPO):
         status = main(["build", *[str(f.relative_to(REPO)) for f in files], "--target", "all",

@@ -4,7 +4,7 @@ i386 the kernel's memset takes its arguments in registers (regparm(3))."""
 import re
 from pathlib import Path
 
-from pvdsl.cli import main
+from pvdsl.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[2]
 

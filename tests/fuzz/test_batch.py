@@ -14,7 +14,7 @@ from pvdsl.arch import TARGETS
 from pvdsl.fuzz.batch import batchable, run_batch
 from pvdsl.fuzz.campaign import stable_seed, view_of
 from pvdsl.fuzz.harness import Rig
-from pvdsl.runtime.session import build_backends
+from pvdsl.runtime.session.machine import build_backends
 
 ROOT = Path(__file__).resolve().parents[2]
 TF = 1 << 8

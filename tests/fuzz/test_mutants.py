@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pvdsl.fuzz.campaign import Options
-from pvdsl.fuzz.cli import add_fuzz_parser  # noqa: F401  (the CLI the replay goes through)
+from pvdsl.cli.fuzz import add_fuzz_parser  # noqa: F401  (the CLI the replay goes through)
 from pvdsl.fuzz.driver import collect, merge
 
 ROOT = Path(__file__).resolve().parents[2]

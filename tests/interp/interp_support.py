@@ -9,11 +9,11 @@ from pathlib import Path
 from pvdsl.arch import TARGETS
 from pvdsl.diagnostics import Diagnostics
 from pvdsl.interp import CpuState, Interpreter, MemoryFault, SparseMemory, State
-from pvdsl.runtime.builder import MIB
-from pvdsl.runtime.memory import PAGE_SIZE
-from pvdsl.runtime.probe import HypercallRecorder, PageSet
-from pvdsl.runtime.paging import GuestFault, GuestMemory
-from pvdsl.runtime.session import Machine, build_backends
+from pvdsl.runtime.host.builder import MIB
+from pvdsl.runtime.xen.memory import PAGE_SIZE
+from pvdsl.runtime.probe.instruments import HypercallRecorder, PageSet
+from pvdsl.runtime.xen.paging import GuestFault, GuestMemory
+from pvdsl.runtime.session.machine import Machine, build_backends
 from pvdsl.sema.program import check_each, check_text
 
 ROOT = Path(__file__).resolve().parents[2]

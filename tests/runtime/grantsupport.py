@@ -10,13 +10,13 @@ import tempfile
 from pathlib import Path
 
 from pvdsl.arch import TARGETS
-from pvdsl.runtime.builder import MIB, build_pv_domain
-from pvdsl.runtime.calls import HookCaller
-from pvdsl.runtime.hypervisor import Hypervisor
-from pvdsl.runtime.loader import load_object
-from pvdsl.runtime.paging import translate, walk
-from pvdsl.runtime.session import build_backends
-from pvdsl.runtime.vcpu import EmulatedCpu
+from pvdsl.runtime.host.builder import MIB, build_pv_domain
+from pvdsl.runtime.cpu.calls import HookCaller
+from pvdsl.runtime.xen.hypervisor import Hypervisor
+from pvdsl.runtime.guest.loader import load_object
+from pvdsl.runtime.xen.paging import translate, walk
+from pvdsl.runtime.session.machine import build_backends
+from pvdsl.runtime.cpu.vcpu import EmulatedCpu
 
 SPEC = """\
 module tests.grant_ops;

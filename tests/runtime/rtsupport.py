@@ -6,8 +6,8 @@ import functools
 from pathlib import Path
 
 from pvdsl.arch import TARGETS
-from pvdsl.runtime.builder import MIB
-from pvdsl.runtime.session import Machine, build_backends
+from pvdsl.runtime.host.builder import MIB
+from pvdsl.runtime.session.machine import Machine, build_backends
 
 ROOT = Path(__file__).resolve().parents[2]
 XEN_TARGETS = ["i386-domu", "i386-dom0", "x86_64-domu", "x86_64-dom0"]

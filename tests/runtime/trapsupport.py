@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import struct
 
-from pvdsl.runtime.builder import MIB, build_pv_domain
-from pvdsl.runtime.hypervisor import Hypervisor
-from pvdsl.runtime.vcpu import EmulatedCpu
+from pvdsl.runtime.host.builder import MIB, build_pv_domain
+from pvdsl.runtime.xen.hypervisor import Hypervisor
+from pvdsl.runtime.cpu.vcpu import EmulatedCpu
 
 ARCHES = ["x86_64", "i386"]
 IF = 0x200

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pvdsl.cli import main
+from pvdsl.cli.main import main
 
 OLD = """
 table t { a(); b(x: ulong) -> ulong [callee_save]; c(); }

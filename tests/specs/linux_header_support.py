@@ -390,7 +390,7 @@ def pv_type(ctype: str) -> str:
 
 def pvdsl_tables(spec: Path, arch: str) -> dict[str, list[dict]]:
     """`pvdsl abi SPEC --arch ARCH --json`'s tables, run in-process."""
-    from pvdsl.cli import main
+    from pvdsl.cli.main import main
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

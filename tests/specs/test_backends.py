@@ -31,7 +31,7 @@ from pathlib import Path
 import capstone
 import pytest
 
-from pvdsl.cli import main
+from pvdsl.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 BACKENDS = REPO / "pvdsl" / "specs" / "backends"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 import linux_header_support as lh
-from pvdsl.cli import main
+from pvdsl.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 LINUX_SPECS = REPO / "pvdsl" / "specs" / "linux"

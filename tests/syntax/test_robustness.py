@@ -3,7 +3,7 @@
 Runs a few thousand deterministic mutations of the seed specs (see
 tests/robustness_cases.py, shared with bench/robustness.py, which runs
 100,000) through the whole front end -- parse, checks for both arches,
-rendering of the diagnostics -- and a sample of them through `pvdsl.cli.main`.
+rendering of the diagnostics -- and a sample of them through `pvdsl.cli.main.main`.
 On failure it prints, for each kind of exception, the case number and a
 minimised input. PVDSL_ROBUSTNESS_CASES and PVDSL_ROBUSTNESS_SEED change the
 run.

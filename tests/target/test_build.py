@@ -16,7 +16,7 @@ from elftools.elf.elffile import ELFFile
 from elftools.elf.relocation import RelocationSection
 from elftools.elf.sections import SymbolTableSection
 
-from pvdsl.cli import main
+from pvdsl.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(p.relative_to(REPO) for p in (REPO / "examples").glob("*.pv"))

@@ -1,0 +1,281 @@
+"""`pvdsl host ...` and `pvdsl vm ...`: a long-lived simulated Xen host and
+an xl-like client for it (see pvdsl/runtime/host/server.py for the protocol).
+
+Wired into the parser by pvdsl/cli/main.py's build_parser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+SOCKET_HELP = ("Unix socket of the host (default: $PVDSL_HOST, else $XDG_RUNTIME_DIR/pvdsl/host.sock, "
+               "else /tmp/pvdsl-$UID/host.sock)")
+
+HOST_EPILOG = """\
+examples:
+  pvdsl host start --socket /tmp/h.sock --background   # a daemon, logging to /tmp/h.log
+  pvdsl host start --socket /tmp/h.sock                # or in the foreground
+  pvdsl host status --socket /tmp/h.sock
+  pvdsl host stop --socket /tmp/h.sock
+
+The host keeps running until `pvdsl host stop` (or Ctrl-C); it removes its
+socket when it stops. dom0 (Domain-0, x86_64, privileged) exists from start.
+It also serves xenstore for Xen's tools (xenstore-ls, xenstore-read ...):
+  XENSTORED_PATH=/tmp/h-xenstore.sock xenstore-ls /local/domain
+"""
+
+VM_EPILOG = """\
+examples:
+  export PVDSL_HOST=/tmp/h.sock
+  pvdsl vm create examples/irq.pv --target x86_64-domu --memory 64M --name web
+  pvdsl vm create examples/irq.pv --target i386-domu --memory 32M --name old
+  pvdsl vm list
+  pvdsl vm list --json
+  pvdsl vm console web
+  pvdsl vm destroy old
+
+Exit status: 0 success, 1 the host refused the request or no host is
+listening, 2 bad command line.
+"""
+
+
+def _socket(args) -> str:
+    from ..runtime.host.server import default_socket_path
+
+    return args.socket or default_socket_path()
+
+
+def add_host_parsers(subparsers) -> None:
+    from .run import parse_size
+
+    h = subparsers.add_parser(
+        "host", help="run a long-lived simulated Xen host that `pvdsl vm` talks to",
+        description="Start, query or stop a long-lived simulated Xen host serving a Unix socket.",
+        epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    hs = h.add_subparsers(dest="host_command", metavar="COMMAND", required=True)
+    start = hs.add_parser("start", help="start a host, in the foreground or as a daemon (--background)",
+                          description="Create a simulated Xen host with dom0 and serve requests on a Unix "
+                                      "socket until `pvdsl host stop`; with --background, as a daemon.",
+                          epilog=HOST_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    start.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+    start.add_argument("--memory", type=parse_size, default=512 << 20, metavar="SIZE",
+                       help="machine memory of the host, dom0 included (default 512M)")
+    start.add_argument("--dom0-memory", type=parse_size, default=64 << 20, metavar="SIZE",
+                       help="memory of dom0 (default 64M)")
+    start.add_argument("--xenstore-socket", metavar="PATH",
+                       help="Unix socket of the host's xenstored, for $XENSTORED_PATH (default: next to the "
+                            "host's socket, <dir>/<stem>-xenstore.sock)")
+    start.add_argument("--background", action="store_true",
+                       help="detach as a daemon; return once it accepts connections, printing its pid")
+    start.add_argument("--log", metavar="FILE",
+                       help="where the host writes its log (appended; default: stderr in the foreground, "
+                            "next to the socket in the background: <dir>/<stem>.log)")
+    start.set_defaults(func=cmd_host_start)
+    for name, helptext in (("stop", "stop the host cleanly (removes its socket)"),
+                           ("shutdown", "same as stop"),
+                           ("status", "say whether a host is listening, and its free memory")):
+        p = hs.add_parser(name, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
+        p.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+        p.set_defaults(func=cmd_host_stop if name != "status" else cmd_host_status)
+
+    v = subparsers.add_parser(
+        "vm", help="create, list, inspect and destroy domains on a running `pvdsl host`",
+        description="xl-like commands for the domains of a running `pvdsl host start`.",
+        epilog=VM_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    vs = v.add_subparsers(dest="vm_command", metavar="COMMAND", required=True)
+    c = vs.add_parser("create", help="build SPEC for a domU target, create a domain with it and boot it",
+                      description="Build SPEC for target T in memory, create a new domain of T's arch on the "
+                                  "host, load the backend into it and boot it (run the default workload: "
+                                  "every hook once, then the spec's laws).",
+                      epilog="example:\n  pvdsl vm create examples/irq.pv --target x86_64-domu --memory 64M "
+                             "--name web", formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("spec", metavar="SPEC")
+    c.add_argument("--target", "-t", required=True, metavar="T", help="a domU target, e.g. x86_64-domu")
+    c.add_argument("--memory", type=parse_size, default=128 << 20, metavar="SIZE",
+                   help="memory of the domain (default 128M)")
+    c.add_argument("--name", required=True, metavar="N", help="the domain's name (unique on the host)")
+    c.add_argument("--vcpus", type=int, default=1, metavar="N", help="vCPUs (default 1)")
+    c.add_argument("--backend", metavar="NAME", help="which backend, when the spec has several for the target")
+    c.add_argument("-I", "--include", action="append", default=[], metavar="DIR",
+                   help="also look for imported modules in DIR")
+    c.set_defaults(func=cmd_vm_create)
+    ls = vs.add_parser("list", help="list the host's domains (Name, ID, Mem, VCPUs, State, Target)",
+                       description="List the host's domains, like `xl list`.")
+    ls.add_argument("--json", action="store_true", help="print the list as JSON")
+    ls.set_defaults(func=cmd_vm_list)
+    co = vs.add_parser("console", help="show a domain's console log and boot summary",
+                       description="Print what domain N wrote with console_io, then its boot summary.")
+    co.add_argument("name", metavar="N")
+    co.set_defaults(func=cmd_vm_console)
+    de = vs.add_parser("destroy", help="destroy a domain and give its memory back to the host",
+                       description="Destroy domain N: close its event channels, free its frames.")
+    de.add_argument("name", metavar="N")
+    de.set_defaults(func=cmd_vm_destroy)
+    for p in (c, ls, co, de):
+        p.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+
+
+def _call(args, req: dict, who: str):
+    from ..runtime.host.server import HostUnavailable, request
+
+    path = _socket(args)
+    try:
+        resp = request(path, req)
+    except HostUnavailable as err:
+        print(f"pvdsl {who}: error: {err}", file=sys.stderr)
+        return None
+    except (OSError, ValueError) as err:
+        print(f"pvdsl {who}: error: talking to the host at {path}: {err}", file=sys.stderr)
+        return None
+    if not resp.get("ok"):
+        print(f"pvdsl {who}: error: {resp.get('error', 'the host refused the request')}", file=sys.stderr)
+        return None
+    return resp
+
+
+def cmd_host_start(args) -> int:
+    from ..runtime.errors import RuntimeSetupError
+    from ..runtime.host.server import Host, serve
+
+    if args.dom0_memory + (8 << 20) > args.memory:
+        print("pvdsl host start: error: --memory must leave room beyond --dom0-memory", file=sys.stderr)
+        return 2
+    if args.background:
+        from ..runtime.host.daemon import start_background
+
+        return start_background(args, _socket(args))
+    try:
+        log = open(args.log, "a", buffering=1) if args.log else sys.stderr
+    except OSError as err:
+        print(f"pvdsl host start: error: cannot write the log {args.log}: {err.strerror}", file=sys.stderr)
+        return 1
+    previous = _stop_on_sigterm()
+    try:
+        try:
+            host = Host(args.memory, args.dom0_memory)
+        except RuntimeSetupError as err:
+            print(f"pvdsl host start: error: {err}", file=log)
+            return 1
+        return serve(_socket(args), host, log=log, xenstore_path=args.xenstore_socket)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if log is not sys.stderr:
+            log.close()
+
+
+def _stop_on_sigterm():
+    """`kill PID` stops a host as cleanly as Ctrl-C does (its socket removed).
+    Returns the handler it replaced (None off the main thread, where none can be set)."""
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, stop)
+    except ValueError:
+        return None
+
+
+def cmd_host_stop(args) -> int:
+    import time
+
+    resp = _call(args, {"op": "stop"}, "host stop")
+    if resp is None:
+        return 1
+    # The host answers before it closes: wait (briefly) until its socket is gone.
+    path, deadline = _socket(args), time.monotonic() + 10
+    while os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    print(f"host at {path} stopped")
+    return 0
+
+
+def cmd_host_status(args) -> int:
+    resp = _call(args, {"op": "info"}, "host status")
+    if resp is None:
+        return 1
+    print(f"host at {_socket(args)}: pid {resp['pid']}, {resp['domains']} domain(s), "
+          f"{resp['free_mib']}M of {resp['total_mib']}M free")
+    if resp.get("xenstore"):
+        print(f"xenstore at {resp['xenstore']}")
+    return 0
+
+
+def cmd_vm_create(args) -> int:
+    from .run import _spec_path
+
+    spec = _spec_path(args.spec)
+    if not spec.is_file():
+        print(f"pvdsl vm create: error: spec file not found: {args.spec}", file=sys.stderr)
+        return 1
+    req = {"op": "create", "spec": str(spec.resolve()), "target": args.target, "memory": args.memory,
+           "name": args.name, "vcpus": args.vcpus, "include": [str(Path(i).resolve()) for i in args.include]}
+    if args.backend:
+        req["backend"] = args.backend
+    resp = _call(args, req, "vm create")
+    if resp is None:
+        return 1
+    vm = resp["vm"]
+    print(f"created domain {vm['name']} (id {vm['id']}, {vm['target']}, {vm['mem']}M): boot {resp['status']}")
+    return 0 if resp["status"] == "ok" else 1
+
+
+def format_table(rows: list[dict]) -> str:
+    head = f"{'Name':<24} {'ID':>5} {'Mem':>5} {'VCPUs':>5}  {'State':<6}  Target"
+    lines = [head]
+    for r in rows:
+        lines.append(f"{r['name']:<24} {r['id']:>5} {r['mem']:>5} {r['vcpus']:>5}  {r['state']:<6}  {r['target']}")
+    return "\n".join(lines)
+
+
+def cmd_vm_list(args) -> int:
+    resp = _call(args, {"op": "list"}, "vm list")
+    if resp is None:
+        return 1
+    if args.json:
+        print(json.dumps(resp["domains"], indent=2))
+    else:
+        print(format_table(resp["domains"]))
+    return 0
+
+
+def cmd_vm_console(args) -> int:
+    resp = _call(args, {"op": "console", "name": args.name}, "vm console")
+    if resp is None:
+        return 1
+    text = resp["console"]
+    print(f"--- console of {resp['name']} ---")
+    print(text.rstrip("\n") if text else "(no console output)")
+    print(f"--- boot summary of {resp['name']} ---")
+    print(resp["boot"])
+    return 0
+
+
+def cmd_vm_destroy(args) -> int:
+    resp = _call(args, {"op": "destroy", "name": args.name}, "vm destroy")
+    if resp is None:
+        return 1
+    print(f"destroyed {resp['name']}: {resp['frames_freed']} frames freed, {resp['free_frames']} free")
+    if resp.get("invariant_violations"):
+        print("host invariants violated:\n  " + "\n  ".join(resp["invariant_violations"]), file=sys.stderr)
+        return 1
+    return 0
+
+
+def main_host(argv=None) -> int:
+    """A stand-alone entry (`python -m pvdsl.cli.host host start ...`),
+    with only the host verbs."""
+    parser = argparse.ArgumentParser(prog="pvdsl")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    add_host_parsers(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main_host())

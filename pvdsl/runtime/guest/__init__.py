@@ -1,0 +1,1 @@
+"""The guest kernel: loading a compiled backend into a domain, and the kernel's drivers."""

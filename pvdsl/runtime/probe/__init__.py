@@ -1,0 +1,1 @@
+"""Instruments for the fuzzer: hypercall recording, store watches, batched calls, random hypercalls."""
