@@ -37,7 +37,14 @@ examples:
   pvdsl vm list
   pvdsl vm list --json
   pvdsl vm console web
+  pvdsl vm mem-set web 32M      # the guest's balloon gives memory back to the host
+  pvdsl vm mem-set web 64M      # ... and takes it again
+  pvdsl vm mem-max web 96M      # the most Xen lets it hold (the target plus 1M slack)
   pvdsl vm destroy old
+
+A domain's memory target is memory/target in xenstore; the guest kernel's
+balloon driver watches it, so writing it with Xen's own tools works as well:
+  XENSTORED_PATH=/tmp/h-xenstore.sock xenstore-write /local/domain/1/memory/target 32768
 
 Exit status: 0 success, 1 the host refused the request or no host is
 listening, 2 bad command line.
@@ -112,6 +119,21 @@ def add_host_parsers(subparsers) -> None:
                        description="Print what domain N wrote with console_io, then its boot summary.")
     co.add_argument("name", metavar="N")
     co.set_defaults(func=cmd_vm_console)
+    for verb, helptext, desc in (
+            ("mem-set", "set a domain's memory target (its balloon driver follows)",
+             "Like `xl mem-set`: write memory/target for domain N (its name or id) and let Xen give it at "
+             "most SIZE plus 1M (max_pages); the guest's balloon driver, watching memory/target over its "
+             "own store ring, releases or reclaims pages until it holds SIZE. SIZE may not exceed the "
+             "domain's memory/static-max (its memory at creation)."),
+            ("mem-max", "set the most memory Xen lets a domain hold",
+             "Like `xl mem-max`: max_pages of domain N becomes SIZE plus 1M; SIZE may not be below its "
+             "current target. memory/static-max stays as it is (as libxl leaves it).")):
+        mp = vs.add_parser(verb, help=helptext, description=desc)
+        mp.add_argument("name", metavar="N", help="the domain's name or id")
+        mp.add_argument("size", type=parse_size, metavar="SIZE", help="e.g. 128M, 1G, 131072K")
+        mp.add_argument("--json", action="store_true", help="print the domain's memory afterwards as JSON")
+        mp.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+        mp.set_defaults(func=cmd_vm_memory, op=verb)
     de = vs.add_parser("destroy", help="destroy a domain and give its memory back to the host",
                        description="Destroy domain N: close its event channels, free its frames.")
     de.add_argument("name", metavar="N")
@@ -226,11 +248,33 @@ def cmd_vm_create(args) -> int:
 
 
 def format_table(rows: list[dict]) -> str:
-    head = f"{'Name':<24} {'ID':>5} {'Mem':>5} {'VCPUs':>5}  {'State':<6}  Target"
+    """`xl list`'s columns (Mem: what the domain holds now, in MiB) plus its
+    memory target (MemTarget) and the build target it runs."""
+    head = f"{'Name':<24} {'ID':>5} {'Mem':>5} {'MemTarget':>9} {'VCPUs':>5}  {'State':<6}  Target"
     lines = [head]
     for r in rows:
-        lines.append(f"{r['name']:<24} {r['id']:>5} {r['mem']:>5} {r['vcpus']:>5}  {r['state']:<6}  {r['target']}")
+        tgt = "-" if r.get("mem_target") is None else str(r["mem_target"])
+        lines.append(f"{r['name']:<24} {r['id']:>5} {r['mem']:>5} {tgt:>9} {r['vcpus']:>5}  {r['state']:<6}  "
+                     f"{r['target']}")
     return "\n".join(lines)
+
+
+def cmd_vm_memory(args) -> int:
+    resp = _call(args, {"op": args.op, "name": args.name, "memory": args.size}, f"vm {args.op}")
+    if resp is None:
+        return 1
+    if args.json:
+        print(json.dumps({k: v for k, v in resp.items() if k != "ok"}, indent=2))
+    elif args.op == "mem-set":
+        b = resp.get("balloon") or {}
+        print(f"{resp['name']}: target {resp['target_kib'] >> 10}M, holds {resp['mem']}M now"
+              + (f" (balloon: {b['state']})" if b else ""))
+    else:
+        print(f"{resp['name']}: at most {resp['max_kib'] >> 10}M (max_pages {resp['max_pages']})")
+    if resp.get("status") == "crashed":
+        print(f"pvdsl vm {args.op}: {resp['name']} crashed: {resp.get('crash_reason')}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def cmd_vm_list(args) -> int:

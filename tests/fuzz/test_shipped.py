@@ -1,5 +1,5 @@
-"""The acceptance run: every hook of the shipped backends and of the
-examples passes every oracle on every target (with fewer examples per hook
+"""The acceptance run: every hook of the shipped backends, the drivers and
+the examples passes every oracle on every target (with fewer examples per hook
 than the CLI's default, to keep the suite short)."""
 
 from pathlib import Path
@@ -10,6 +10,7 @@ from pvdsl.fuzz.driver import collect, merge
 
 ROOT = Path(__file__).resolve().parents[2]
 SPECS = sorted(str(p) for p in (ROOT / "pvdsl/specs/backends").glob("*.pv")) + \
+    sorted(str(p) for p in (ROOT / "pvdsl/specs/drivers").glob("*.pv")) + \
     sorted(str(p) for p in (ROOT / "examples").glob("*.pv"))
 
 

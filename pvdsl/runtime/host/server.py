@@ -14,7 +14,7 @@ second Unix socket (`--xenstore-socket`, by default next to the host's own:
 Protocol: one JSON object per line each way. Request {"op": OP, ...};
 response {"ok": true, ...} or {"ok": false, "error": MESSAGE, "field": NAME}
 ("field" names the request field at fault, when there is one). Ops: ping,
-info, create, list, console, destroy, stop. A bad request never stops the
+info, create, list, console, destroy, mem-set, mem-max, stop. A bad request never stops the
 server.
 """
 
@@ -30,6 +30,7 @@ from collections import Counter
 from pathlib import Path
 
 from .builder import MIB, build_pv_domain
+from .memory import LIBXL_MAXMEM_CONSTANT_KIB, MemoryError_, mem_max, mem_set, memory_row
 from ..xen.domain_kill import kill_domain
 from ..session.machine import XEN_RESERVE_BYTES, Machine
 
@@ -78,15 +79,17 @@ class VM:
     def __init__(self, name, domid, target, spec, memory, machine, boot_text, status):
         self.name, self.domid, self.target, self.spec = name, domid, target, spec
         self.memory, self.machine, self.boot_text, self.status = memory, machine, boot_text, status
+        self.kernel = None  # the guest kernel (drivers, xenstore client), once booted
+        self.crash_reason: str | None = None
 
     def row(self) -> dict:
         d = self.machine.guest
         state = "-b----" if self.status == "ok" else "--c---"  # blocked (idle) / crashed (faulted)
         if d.shutdown_reason is not None:
             state = "---s--"
-        return {"name": self.name, "id": self.domid, "mem": self.memory >> 20, "vcpus": len(d.vcpus),
+        return {"name": self.name, "id": self.domid, "mem": d.tot_pages >> 8, "vcpus": len(d.vcpus),
                 "state": state, "target": self.target, "spec": self.spec, "status": self.status,
-                "tot_pages": d.tot_pages}
+                "tot_pages": d.tot_pages, "crash_reason": self.crash_reason}
 
 
 class Host:
@@ -118,6 +121,9 @@ class Host:
         from ..session.report import format_text, summary
         from ..session.machine import SpecError, build_backends
         from ..session.workload import Runner, WorkloadError, default_workload, parse
+        from ..guest.balloon import BalloonError
+        from ..guest.kernel import GuestKernel
+        from ..guest.xenbus import XenbusError
         from ..xenstore.store import XsError
 
         name = _field(req, "name", str)
@@ -161,8 +167,10 @@ class Host:
         domid = self.next_domid
         free_before = self.hv.mem.free_frames
         try:
+            # max_pages: the target plus LIBXL_MAXMEM_CONSTANT, as libxl__build_pre sets it.
             guest = build_pv_domain(self.hv, target.arch.name, memory, domid, False, nr_vcpus=vcpus,
-                                    kernel_bytes=1 * MIB, console_backend=0)
+                                    kernel_bytes=GuestKernel.kernel_bytes_for(memory, target.arch.name),
+                                    max_bytes=memory + (LIBXL_MAXMEM_CONSTANT_KIB << 10), console_backend=0)
         except RuntimeSetupError as err:
             if domid in self.hv.domains:
                 self._free_domain(self.hv.domains[domid])
@@ -181,10 +189,17 @@ class Host:
         except (WorkloadError, LoadError, RuntimeSetupError) as err:
             self._free_domain(guest)
             raise RequestError(f"{b.name}-{tname} did not boot: {err}", "spec") from None
+        try:
+            kernel = GuestKernel(machine)
+            kernel.start_balloon()
+        except (XenbusError, BalloonError, LoadError, RuntimeSetupError) as err:
+            self._free_domain(guest)
+            raise RequestError(f"the guest kernel of {name} did not start: {err}", "spec") from None
         s = summary(machine, outcome, spec, "default (every hook once, then the laws)")
         status = "ok" if not (s["faults"] or s["expectations"]["failed"] or s["invariant_violations"]) else "faulted"
         boot = format_text(s).replace("pvdsl run ", "", 1)
         vm = VM(name, domid, tname, spec, memory, machine, boot, status)
+        vm.kernel = kernel
         self.vms[name] = vm
         return {"vm": vm.row(), "status": status, "frames_used": free_before - self.hv.mem.free_frames,
                 "free_frames": self.hv.mem.free_frames}
@@ -192,12 +207,24 @@ class Host:
     def list(self) -> dict:
         rows = [{"name": self.dom0.name, "id": 0, "mem": self.dom0_memory >> 20, "vcpus": len(self.dom0.vcpus),
                  "state": "r-----", "target": "x86_64-dom0", "spec": "", "status": "ok",
-                 "tot_pages": self.dom0.tot_pages}]
-        rows += [vm.row() for vm in sorted(self.vms.values(), key=lambda v: v.domid)]
+                 "tot_pages": self.dom0.tot_pages, "mem_target": self.dom0_memory >> 20,
+                 "max_pages": self.dom0.max_pages}]
+        for vm in sorted(self.vms.values(), key=lambda v: v.domid):
+            row = vm.row()
+            mem = memory_row(self, vm)
+            row.update(mem_target=mem["target"], mem_static_max=mem["static_max"], max_pages=mem["max_pages"])
+            if "balloon" in mem:
+                row["balloon"] = mem["balloon"]
+            rows.append(row)
         return {"domains": rows, "free_frames": self.hv.mem.free_frames}
 
     def _vm(self, req: dict) -> VM:
+        """The domain named by `name`: its name, or its id as xl takes either."""
         name = _field(req, "name", str)
+        if name not in self.vms and name.isdigit():
+            by_id = {str(vm.domid): vm for vm in self.vms.values()}
+            if name in by_id:
+                return by_id[name]
         if name not in self.vms:
             known = ", ".join(sorted(self.vms)) or "none"
             raise RequestError(f"no domain named '{name}' (domains: {known})", "name")
@@ -216,6 +243,29 @@ class Host:
         return {"name": vm.name, "frames_freed": self.hv.mem.free_frames - before,
                 "free_frames": self.hv.mem.free_frames, "invariant_violations": bad}
 
+    def mem_set(self, req: dict) -> dict:
+        """xl mem-set: the new target in xenstore (and max_pages), then one
+        turn of the guest, whose balloon answers the watch at once."""
+        vm = self._vm(req)
+        kib = _field(req, "memory", int) >> 10
+        try:
+            out = mem_set(self, vm, kib)
+        except MemoryError_ as err:
+            raise RequestError(str(err), err.field) from None
+        from .guests import run_guest
+
+        run_guest(vm)
+        return {"name": vm.name, **out, **memory_row(self, vm), "status": vm.status,
+                "crash_reason": vm.crash_reason}
+
+    def mem_max(self, req: dict) -> dict:
+        vm = self._vm(req)
+        try:
+            out = mem_max(self, vm, _field(req, "memory", int) >> 10)
+        except MemoryError_ as err:
+            raise RequestError(str(err), err.field) from None
+        return {"name": vm.name, **out, **memory_row(self, vm)}
+
     def _free_domain(self, d) -> None:
         """xl destroy: out of xenstore, then Xen's domain_kill (domain_kill.py)."""
         self.xenstore.domain_destroyed(d.domid)
@@ -231,7 +281,7 @@ class Host:
             raise RequestError("missing field 'op'", "op")
         ops = {"ping": lambda r: {"pong": True, "pid": os.getpid()}, "info": lambda r: self.info(),
                "create": self.create, "list": lambda r: self.list(), "console": self.console,
-               "destroy": self.destroy}
+               "destroy": self.destroy, "mem-set": self.mem_set, "mem-max": self.mem_max}
         if op not in ops and op != "stop":
             raise RequestError(f"unknown op {op!r} (expected one of: {', '.join(sorted(ops))}, stop)", "op")
         return ops[op](req)
@@ -320,6 +370,10 @@ def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr, xenst
           f"{host.hv.mem.nframes * 4096 >> 20}M machine memory)", file=log, flush=True)
     print(f"pvdsl host: xenstore at {host.xenstore_path} (XENSTORED_PATH for the xenstore tools)",
           file=log, flush=True)
+    from .guests import GuestLoop
+
+    guests = GuestLoop(host)
+    guests.start()
     if ready:
         ready()
     stop = False
@@ -333,6 +387,7 @@ def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr, xenst
         pass
     finally:
         srv.close()
+        guests.stop()
         host.xenstore.stop()
         try:
             os.unlink(path)

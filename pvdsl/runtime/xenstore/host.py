@@ -89,10 +89,18 @@ class HostXenstore:
         self.request("XS_SET_PERMS", path, *perms, tx=tx)
 
     def transaction(self, body) -> None:
-        """libxl's retry_transaction loop."""
+        """libxl's retry_transaction loop; an exception in `body` aborts the
+        transaction (nothing it wrote is kept) and goes on to the caller."""
         while True:
             tx = int(c_strings(self.request("XS_TRANSACTION_START", ""))[0])
-            body(tx)
+            try:
+                body(tx)
+            except BaseException:
+                try:
+                    self.request("XS_TRANSACTION_END", "F", tx=tx)
+                except XsError:
+                    pass
+                raise
             try:
                 self.request("XS_TRANSACTION_END", "T", tx=tx)
                 return

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from hostsupport import served_host
 
 from pvdsl.cli.host import main_host
 from pvdsl.runtime.host.server import default_socket_path, request
@@ -24,25 +25,8 @@ LAUNCH = "import sys; from pvdsl.cli.host import main_host; sys.exit(main_host(s
 @pytest.fixture
 def host(tmp_path):
     sock = str(tmp_path / "h.sock")
-    proc = subprocess.Popen([sys.executable, "-c", LAUNCH, "host", "start", "--socket", sock, "--memory", "256M"],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 20
-        while not os.path.exists(sock):
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "host did not start"
-            time.sleep(0.05)
+    with served_host(sock) as proc:
         yield sock, proc
-    finally:
-        if proc.poll() is None:
-            try:
-                request(sock, {"op": "stop"}, timeout=5)
-                proc.wait(10)
-            except Exception:
-                proc.kill()
-                proc.wait(5)
-        if os.path.exists(sock):
-            os.unlink(sock)
 
 
 def run(capsys, *argv):
@@ -65,7 +49,7 @@ def test_vm_lifecycle(host, capsys):
     rc, out, _ = run(capsys, "vm", "list", "--socket", sock)
     assert rc == 0
     lines = out.splitlines()
-    assert lines[0].split() == ["Name", "ID", "Mem", "VCPUs", "State", "Target"]
+    assert lines[0].split() == ["Name", "ID", "Mem", "MemTarget", "VCPUs", "State", "Target"]
     names = [ln.split()[0] for ln in lines[1:]]
     assert names == ["Domain-0", "web", "old"]
     assert "i386-domu" in out and "x86_64-domu" in out
