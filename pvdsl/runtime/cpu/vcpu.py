@@ -27,7 +27,7 @@ from __future__ import annotations
 import time
 
 import capstone
-from unicorn import (UC_ARCH_X86, UC_HOOK_BLOCK, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, UC_PROT_ALL,
+from unicorn import (UC_ARCH_X86, UC_HOOK_INSN, UC_HOOK_INTR, UC_HOOK_MEM_UNMAPPED, UC_PROT_ALL,
                      Uc, UcError)
 from unicorn import unicorn_const as UCC
 from unicorn import x86_const as X
@@ -39,7 +39,7 @@ from ..errors import RuntimeFault
 from .halts import HLT, VECTOR_DB, NativeStops
 from ..xen.memory import PAGE_SHIFT
 from ..xen.paging import check_rights, walk
-from .regfile import WATCHDOG, FastReg, RegFile, RegWriter
+from .regfile import WATCHDOG, FastReg, RegFile, RegWriter, add_block_hook
 from ..xen.traps import VECTOR_UD, Delivery, page_fault_error_code
 
 HALT_MESSAGE = "hlt with interrupts disabled: the CPU would never wake"
@@ -109,7 +109,7 @@ class EmulatedCpu:
         if rt.word == 8 and not self.native:
             uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, X.UC_X86_INS_SYSCALL)
         if count_instructions:
-            uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+            self._block_hook = add_block_hook(uc, self._on_block)
         self._boot()
         v.cpu = self
 
@@ -278,11 +278,17 @@ class EmulatedCpu:
         return bytes(out)
 
     # ---- hooks ----
-    def _on_block(self, uc, address, size, _):
+    def _on_block(self, address: int, size: int) -> None:
         n = self._block_sizes.get(address)
         if n is None:
-            code = self.read_virtual(address, size)
-            n = self._block_sizes[address] = max(1, sum(1 for _ in self.cs.disasm_lite(code, address)))
+            try:
+                code = self.read_virtual(address, size)
+                n = max(1, sum(1 for _ in self.cs.disasm_lite(code, address)))
+            except Exception as err:  # a bug here must end the run, not vanish in ctypes
+                self._hook_error = err
+                self.uc.emu_stop()
+                return
+            self._block_sizes[address] = n
         self._executed += n
 
     def _hypercall(self, vals: dict[str, int], nr: int, arg_regs: tuple[str, ...], ret: str,

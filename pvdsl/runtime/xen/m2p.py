@@ -15,6 +15,8 @@ to both tables in machine memory. xenspace.py maps them.
 
 from __future__ import annotations
 
+import struct
+
 from .memory import PAGE_SHIFT, PAGE_SIZE
 
 M2P_INVALID = -1
@@ -42,6 +44,7 @@ class MachToPhys:
                 self.mem.write(m << PAGE_SHIFT, b"\xff" * PAGE_SIZE)
         # Where entry `mfn` of each table lives: (frame base address per page, width).
         self._bases = [([m << PAGE_SHIFT for m in self.frames[w]], w) for w in WIDTHS]
+        self._tables = [(bases, w, "<Q" if w == 8 else "<I", (1 << (8 * w)) - 1) for bases, w in self._bases]
 
     def __len__(self) -> int:
         return len(self._values)
@@ -50,12 +53,13 @@ class MachToPhys:
         return self._values[mfn]
 
     def __setitem__(self, mfn: int, pfn: int) -> None:
+        if self._values[mfn] == pfn:
+            return  # already so (a freed frame is invalid, and stays so when allocated again)
         self._values[mfn] = pfn
         mm = self.mem.mm
-        for bases, w in self._bases:
-            page, off = divmod(mfn * w, PAGE_SIZE)
-            at = bases[page] + off
-            mm[at:at + w] = (pfn & ((1 << (8 * w)) - 1)).to_bytes(w, "little")
+        for bases, w, fmt, mask in self._tables:
+            at = mfn * w
+            struct.pack_into(fmt, mm, bases[at >> PAGE_SHIFT] + (at & (PAGE_SIZE - 1)), pfn & mask)
 
 
 __all__ = ["M2P_INVALID", "MachToPhys", "m2p_overhead"]

@@ -67,6 +67,7 @@ class MachineMemory:
         self.is_free = bytearray(b"\x01") * nframes
         self.free_frames = nframes
         self._hint = 0
+        self._unscrubbed: list[int] = []  # released, not yet zeroed (scrub)
 
     # ---- allocation (Xen's heap) ----
     def alloc(self, order: int = 0) -> int | None:
@@ -74,6 +75,7 @@ class MachineMemory:
         n = 1 << order
         if n > self.free_frames:
             return None
+        self.scrub()
         pattern = b"\x01" * n
         for start in (self._hint, 0):
             pos = start - start % n
@@ -91,9 +93,9 @@ class MachineMemory:
         return None
 
     def release(self, mfn: int) -> None:
-        """Back to the heap, scrubbed (Xen scrubs freed pages before reuse)."""
-        base = mfn << PAGE_SHIFT
-        self.mm[base:base + PAGE_SIZE] = bytes(PAGE_SIZE)
+        """Back to the heap, to be scrubbed (Xen scrubs freed pages before
+        reuse) by the next `scrub`, which alloc and read call first."""
+        self._unscrubbed.append(mfn)
         self.owner[mfn] = OWNER_FREE
         self.count[mfn] = 0
         self.allocated[mfn] = 0
@@ -106,11 +108,31 @@ class MachineMemory:
         self.free_frames += 1
         self._hint = min(self._hint, mfn)
 
+    def scrub(self) -> None:
+        """Zero the frames released since the last scrub. Each run of
+        contiguous frames is one madvise(MADV_REMOVE): the host gets the
+        memory back and the next touch reads zeros, so a balloon that gives
+        back a GiB of frames the guest never touched costs no page faults."""
+        frames = self._unscrubbed
+        if not frames:
+            return
+        frames.sort()
+        start = prev = frames[0]
+        for m in frames[1:]:
+            if m != prev + 1:
+                self.mm.madvise(mmap.MADV_REMOVE, start << PAGE_SHIFT, (prev - start + 1) << PAGE_SHIFT)
+                start = m
+            prev = m
+        self.mm.madvise(mmap.MADV_REMOVE, start << PAGE_SHIFT, (prev - start + 1) << PAGE_SHIFT)
+        frames.clear()
+
     def valid(self, mfn: int) -> bool:
         return 0 <= mfn < self.nframes
 
     # ---- bytes at machine addresses ----
     def read(self, maddr: int, n: int) -> bytes:
+        if self._unscrubbed:
+            self.scrub()  # a freed frame reads as zeros from the moment it is free
         return self.mm[maddr:maddr + n]
 
     def write(self, maddr: int, data: bytes) -> None:

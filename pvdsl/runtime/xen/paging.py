@@ -167,3 +167,43 @@ class GuestMemory:
 
     def set_word(self, va: int, value: int) -> None:
         self.write(va, self.rt.pack_word(value))
+
+    def word_array(self, va: int) -> "WordArray":
+        return WordArray(self, va)
+
+
+class WordArray:
+    """A guest array of words (an extent list) that a hypercall walks element
+    by element, as Xen's copy_{from,to}_guest_offset does: the same outcome
+    as `GuestMemory.word` / `set_word` per element (a GuestFault at the first
+    element that cannot be read or written), but each page is translated
+    once, not once per element. The guest cannot change its page tables
+    during the hypercall, so a translation stays good until it returns."""
+
+    def __init__(self, g: GuestMemory, va: int):
+        self.g, self.va, self.w = g, va, g.rt.word
+        self._read: dict[int, int] = {}  # guest page -> machine address, readable
+        self._write: dict[int, int] = {}  # ... writable
+
+    def _maddr(self, va: int, write: bool) -> int:
+        cache = self._write if write else self._read
+        page = va >> PAGE_SHIFT
+        base = cache.get(page)
+        if base is None:
+            g = self.g
+            g._check_range(va, self.w)
+            base = cache[page] = translate(g.mem, g.rt, g.root, va & ~(PAGE_SIZE - 1), write=write)
+        return base + (va & (PAGE_SIZE - 1))
+
+    def __getitem__(self, i: int) -> int:
+        va = self.va + i * self.w
+        if self.g.observer is not None or (va & (PAGE_SIZE - 1)) > PAGE_SIZE - self.w:
+            return self.g.word(va)  # recorded, or straddling two pages: the general path
+        return self.g.mem.uint(self._maddr(va, False), self.w)
+
+    def __setitem__(self, i: int, value: int) -> None:
+        va = self.va + i * self.w
+        if (va & (PAGE_SIZE - 1)) > PAGE_SIZE - self.w:
+            self.g.set_word(va, value)
+            return
+        self.g.mem.set_uint(self._maddr(va, True), self.w, value & ((1 << (8 * self.w)) - 1))

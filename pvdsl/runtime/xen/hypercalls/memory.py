@@ -47,10 +47,13 @@ def guest_remove_page(call, d, gmfn: int) -> int:
     if mem.pinned[gmfn]:
         mem.pinned[gmfn] = 0
         hv.mm.put_page_and_type(gmfn)
+    count = mem.count
     if mem.allocated[gmfn]:
         mem.allocated[gmfn] = 0
-        hv.mm.put_page(gmfn)
-    hv.mm.put_page(gmfn)
+        count[gmfn] -= 1  # put_page, inline: a balloon gives back frames by the hundred thousand
+    count[gmfn] -= 1
+    if count[gmfn] == 0:
+        hv.free_page(gmfn)
     return 0
 
 
@@ -74,6 +77,7 @@ def _reservation(call, op: str, start: int, arg: int) -> int:
     if d is not call.d and not call.d.privileged:
         return start  # xsm_memory_adjust_reservation: XSM_TARGET
     esize = abi.word
+    extents = call.g.word_array(handle)
     done = start
     if op == "increase":
         if handle and not _handle_range_ok(call, handle, start, nr - 1, esize):
@@ -86,7 +90,7 @@ def _reservation(call, op: str, start: int, arg: int) -> int:
                 break
             if handle:
                 try:
-                    call.g.set_word(handle + i * esize, mfn)
+                    extents[i] = mfn
                 except GuestFault:
                     break
             done = i + 1
@@ -97,12 +101,18 @@ def _reservation(call, op: str, start: int, arg: int) -> int:
     if op == "decrease":
         for i in range(start, nr):
             try:
-                gmfn = call.g.word(handle + i * esize)
+                gmfn = extents[i]
             except GuestFault:
                 break
-            if any(guest_remove_page(call, d, gmfn + j) for j in range(1 << order)):
+            failed = False
+            for j in range(1 << order):  # a plain loop: a generator per extent costs more than the removal
+                if guest_remove_page(call, d, gmfn + j):
+                    failed = True
+                    break
+            if failed:
                 break
             done = i + 1
+        hv.mem.scrub()  # the frames given back are the host's again at once
         call.log("decrease_reservation", domid=d.domid, done=done - start, order=order)
         return done
     # populate_physmap (a PoD request does nothing for a PV domain)
@@ -110,7 +120,7 @@ def _reservation(call, op: str, start: int, arg: int) -> int:
         return done
     for i in range(start, nr):
         try:
-            gpfn = call.g.word(handle + i * esize)
+            gpfn = extents[i]
         except GuestFault:
             break
         mfn = hv.alloc_domheap_pages(d, order)
@@ -120,7 +130,7 @@ def _reservation(call, op: str, start: int, arg: int) -> int:
             hv.m2p[mfn + j] = gpfn + j
             d.set_p2m(gpfn + j, mfn + j)
         try:
-            call.g.set_word(handle + i * esize, mfn)
+            extents[i] = mfn
         except GuestFault:
             break
         done = i + 1
