@@ -85,12 +85,13 @@ class Hypervisor:
         if mfn is None:
             return None
         mem = self.mem
+        owner, count, allocated, pages, m2p = mem.owner, mem.count, mem.allocated, d.pages, self.m2p
         for m in range(mfn, mfn + n):
-            mem.owner[m] = d.domid
-            mem.count[m] = 1
-            mem.allocated[m] = 1
-            d.pages.add(m)
-            self.m2p[m] = M2P_INVALID
+            owner[m] = d.domid
+            count[m] = 1
+            allocated[m] = 1
+            pages.add(m)
+            m2p[m] = M2P_INVALID
         d.tot_pages += n
         return mfn
 

@@ -76,6 +76,14 @@ class MachineMemory:
         if n > self.free_frames:
             return None
         self.scrub()
+        if order == 0:  # the common case (a balloon's extents), without the run search
+            pos = self.is_free.find(1, self._hint)
+            if pos < 0:
+                pos = self.is_free.find(1)
+            self.is_free[pos] = 0
+            self.free_frames -= 1
+            self._hint = pos + 1
+            return pos
         pattern = b"\x01" * n
         for start in (self._hint, 0):
             pos = start - start % n
