@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from rtsupport import XEN_TARGETS, machine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rtsupport import XEN_TARGETS, built, machine
 
 from pvdsl.runtime.guest.kernel import KEEP_AFTER_MAPPING, KEEP_AT_TOP
 from pvdsl.runtime.host.builder import MIB
@@ -23,6 +25,13 @@ OPS = "xen_balloon_ops"
 DOMU_TARGETS = ["x86_64-domu", "i386-domu"]
 MIB_PAGES = MIB >> PAGE_SHIFT
 BP_DONE, BP_WAIT, BP_EAGAIN, BP_ECANCELED = 0, 1, 2, 3  # Linux's enum bp_state
+
+
+@pytest.fixture(scope="module", autouse=True)
+def compiled():
+    """Each target's object built before any test times itself (hypothesis's deadline)."""
+    for target in XEN_TARGETS:
+        built(SPEC, target)
 
 
 def linux_floor(max_pfn: int, current_target: int) -> int:
@@ -303,4 +312,62 @@ def test_laws_hold_after_a_real_init(target):
     # The laws' calls really moved pages: both directions, and the floor.
     assert sum(e["done"] for e in b.events("decrease_reservation")) > 2048
     assert sum(e["done"] for e in b.events("populate_physmap")) > 2048
+    assert b.m.hv.check_invariants() == []
+
+
+# ---- any sequence of what a kernel and a toolstack may do ------------------------------------
+
+OPERATIONS = st.one_of(
+    st.tuples(st.just("decrease"), st.integers(0, 1500)),
+    st.tuples(st.just("increase"), st.integers(0, 1500)),
+    st.tuples(st.just("target"), st.integers(0, 20000)),
+    st.tuples(st.just("process"), st.just(0)),
+    # XEN_DOMCTL_max_mem: room for this many more pages (or fewer than it holds)
+    st.tuples(st.just("max_pages"), st.integers(-200, 700)),
+    st.tuples(st.just("limits"), st.tuples(st.integers(0, 64), st.integers(0, 4))),
+)
+
+
+def check_state(b: Balloon) -> None:
+    d, hv = b.d, b.m.hv
+    invalid = 2 ** (8 * b.word) - 1
+    current, nb, pool_len = b.var("current_pages"), b.var("nr_ballooned"), b.var("pool_len")
+    assert current == d.tot_pages == b.call("current_reservation")
+    assert current + nb == b.nr
+    out, pool = b.ballooned_pfns(), b.words(b.pool, pool_len)
+    assert sorted(out + pool) == b.free  # every free pfn is in exactly one of the two
+    assert b.var("low") == nb and b.var("high") == 0
+    for pfn in out:
+        assert b.p2m(pfn) == invalid and pfn not in d.p2m
+    for pfn in pool:
+        mfn = b.p2m(pfn)
+        assert d.p2m[pfn] == mfn and mfn in d.pages and hv.m2p[mfn] == pfn
+    delay, top = b.var("schedule_delay"), b.var("max_schedule_delay")
+    assert 1 <= delay <= max(top, 1) and b.var("retry_count") >= 1
+
+
+@pytest.mark.parametrize("target", DOMU_TARGETS)
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=st.lists(OPERATIONS, min_size=1, max_size=10))
+def test_any_sequence_keeps_driver_xen_and_p2m_in_step(target, ops):
+    b = booted(target, memory=32 * MIB, kernel_bytes=2 * MIB)
+    for op, arg in ops:
+        if op == "decrease":
+            assert b.call("decrease_reservation", arg) in (BP_DONE, BP_EAGAIN)
+        elif op == "increase":
+            assert b.call("increase_reservation", arg) in (BP_DONE, BP_EAGAIN)
+        elif op == "target":
+            floor = b.call("floor_pages")
+            b.call("set_target", arg)
+            assert b.call("target_pages") == max(arg, floor)
+        elif op == "process":
+            state = b.call("process")
+            assert state in (BP_DONE, BP_EAGAIN, BP_ECANCELED)
+            if state == BP_DONE:
+                assert b.var("current_pages") == min(b.var("target_pages"), b.nr)
+        elif op == "max_pages":
+            b.d.max_pages = b.d.tot_pages + arg
+        else:
+            b.call("set_limits", *arg)
+        check_state(b)
     assert b.m.hv.check_invariants() == []
