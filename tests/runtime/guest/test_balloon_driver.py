@@ -14,6 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtsupport import XEN_TARGETS, built, machine
 
+from pvdsl.interp import CpuState, Interpreter, State
+from pvdsl.interp.state import MemoryFault
+from pvdsl.runtime.errors import GuestFault
 from pvdsl.runtime.guest.kernel import KEEP_AFTER_MAPPING, KEEP_AT_TOP
 from pvdsl.runtime.host.builder import MIB
 from pvdsl.runtime.session.laws import laws_for, run_law
@@ -371,3 +374,83 @@ def test_any_sequence_keeps_driver_xen_and_p2m_in_step(target, ops):
             b.call("set_limits", *arg)
         check_state(b)
     assert b.m.hv.check_invariants() == []
+
+
+# ---- the compiled driver against the reference interpreter, after a real init ----------------
+
+class DomainMemory:
+    """The domain's kernel address space for the interpreter: what the
+    compiled code sees, through the same page tables."""
+
+    def __init__(self, g: GuestMemory):
+        self.g = g
+
+    def read(self, va: int, n: int) -> bytes:
+        try:
+            return self.g.read(va, n)
+        except GuestFault:
+            raise MemoryFault(va, n) from None
+
+    def write(self, va: int, data: bytes) -> None:
+        try:
+            self.g.write(va, data)
+        except GuestFault:
+            raise MemoryFault(va, len(data), write=True) from None
+
+
+class Interpreted:
+    """The same driver, run by pvdsl.interp on a second, identical host:
+    its memory is that domain's, its hypercalls go to that host's model."""
+
+    def __init__(self, b: Balloon):
+        self.b = b
+        arch = b.m.built.target.arch
+        self.interp = Interpreter(b.m.built.program.view(arch.name), b.m.built.name)
+        v, mask = b.d.vcpus[0], (1 << arch.word_bits) - 1
+        self.hypercalls: list[tuple[str, int]] = []
+
+        def hypercall(name: str, number: int, args: tuple) -> int:
+            rc = b.m.hv.hypercall(v, number, [a & mask for a in args])
+            self.hypercalls.append((name, rc))
+            return rc
+
+        self.state = State(DomainMemory(b.g), CpuState(), symbol_address=b.m.loaded.symbols.__getitem__,
+                           hypercall=hypercall, stack_top=b.d.kernel.stack_tops[0] - 256)
+
+    def call(self, hook: str, *args: int) -> tuple[int, list]:
+        self.hypercalls = []
+        r = self.interp.call_hook(f"{OPS}.{hook}", list(args), self.state)
+        assert r.fault is None, r.fault.message
+        return r.value, self.hypercalls
+
+
+def snapshot(b: Balloon) -> dict:
+    d = b.d
+    return {"vars": {s: b.g.read(b.m.loaded.symbols[s], b.word) for s in b.m.loaded.symbols
+                     if s.startswith("balloon_")},
+            "p2m": b.g.read(d.kernel.p2m_va, b.nr * b.word), "pool": b.g.read(b.pool, b.nr * b.word),
+            "list": b.g.read(b.ballooned, b.nr * b.word), "frames": b.g.read(b.frames, PAGE_SIZE),
+            "xen": (d.tot_pages, dict(d.p2m), b.m.hv.mem.free_frames)}
+
+
+@pytest.mark.parametrize("target", DOMU_TARGETS)
+def test_compiled_driver_agrees_with_the_interpreter_after_init(target):
+    compiled, twin = booted(target, init=False), booted(target, init=False)
+    ref = Interpreted(twin)
+    k = compiled.d.kernel
+    assert snapshot(compiled) == snapshot(twin)  # two identical hosts
+    steps = [("init", k.p2m_va, compiled.nr, compiled.pool, len(compiled.free), compiled.ballooned,
+              compiled.frames),
+             ("set_target", 0), ("process",), ("increase_reservation", 700), ("max_pages", 300),
+             ("set_target", compiled.nr), ("process",), ("process",), ("max_pages", 10 ** 6), ("process",),
+             ("decrease_reservation", 1500), ("set_limits", 4, 2), ("max_pages", 0), ("set_target", 12000),
+             ("process",), ("process",), ("process",), ("floor_pages",), ("current_reservation",)]
+    for hook, *args in steps:
+        if hook == "max_pages":
+            for b in (compiled, twin):
+                b.d.max_pages = b.d.tot_pages + args[0]
+            continue
+        value = compiled.call(hook, *args)
+        want = [(name, rc) for name, rc in compiled.last.hypercalls]
+        assert ref.call(hook, *args) == (value, want), hook
+        assert snapshot(compiled) == snapshot(twin), hook
