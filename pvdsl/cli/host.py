@@ -37,9 +37,12 @@ examples:
   pvdsl vm list
   pvdsl vm list --json
   pvdsl vm console web
-  pvdsl vm mem-set web 32M      # the guest's balloon gives memory back to the host
+  pvdsl vm mem-set web 48M      # the guest's balloon gives 16M back to the host
   pvdsl vm mem-set web 64M      # ... and takes it again
-  pvdsl vm mem-max web 96M      # the most Xen lets it hold (the target plus 1M slack)
+  pvdsl vm mem-max web 64M      # Xen gives it at most 64M (+1M), whatever the target
+
+A guest never goes below its balloon's floor (Linux's: 8M + half its memory
+under 128M, 40M + a quarter under 512M, 104M + an eighth under 2G).
   pvdsl vm destroy old
 
 A domain's memory target is memory/target in xenstore; the guest kernel's
