@@ -278,7 +278,7 @@ class EmulatedCpu:
         return bytes(out)
 
     # ---- hooks ----
-    def _on_block(self, address: int, size: int) -> None:
+    def _on_block(self, _uch, address: int, size: int, _data) -> None:
         n = self._block_sizes.get(address)
         if n is None:
             try:

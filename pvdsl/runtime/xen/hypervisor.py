@@ -85,6 +85,14 @@ class Hypervisor:
         if mfn is None:
             return None
         mem = self.mem
+        if n == 1:  # one frame: what a balloon asks for, a few hundred thousand times
+            mem.owner[mfn] = d.domid
+            mem.count[mfn] = 1
+            mem.allocated[mfn] = 1
+            d.pages.add(mfn)
+            self.m2p[mfn] = M2P_INVALID
+            d.tot_pages += 1
+            return mfn
         owner, count, allocated, pages, m2p = mem.owner, mem.count, mem.allocated, d.pages, self.m2p
         for m in range(mfn, mfn + n):
             owner[m] = d.domid

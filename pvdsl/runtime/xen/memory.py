@@ -75,7 +75,8 @@ class MachineMemory:
         n = 1 << order
         if n > self.free_frames:
             return None
-        self.scrub()
+        if self._unscrubbed:
+            self.scrub()
         if order == 0:  # the common case (a balloon's extents), without the run search
             pos = self.is_free.find(1, self._hint)
             if pos < 0:

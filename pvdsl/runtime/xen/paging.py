@@ -182,28 +182,30 @@ class WordArray:
 
     def __init__(self, g: GuestMemory, va: int):
         self.g, self.va, self.w = g, va, g.rt.word
-        self._read: dict[int, int] = {}  # guest page -> machine address, readable
-        self._write: dict[int, int] = {}  # ... writable
+        self._mask = (1 << (8 * self.w)) - 1
+        self._fmt = "Q" if self.w == 8 else "I"
+        self._aligned = va % self.w == 0  # else elements may straddle pages: the general path
+        self._views: dict[int, memoryview] = {}  # (guest page << 1 | write) -> that frame, as words
 
-    def _maddr(self, va: int, write: bool) -> int:
-        cache = self._write if write else self._read
-        page = va >> PAGE_SHIFT
-        base = cache.get(page)
-        if base is None:
+    def _view(self, va: int, write: bool) -> memoryview:
+        key = (va >> PAGE_SHIFT) << 1 | write
+        view = self._views.get(key)
+        if view is None:
             g = self.g
             g._check_range(va, self.w)
-            base = cache[page] = translate(g.mem, g.rt, g.root, va & ~(PAGE_SIZE - 1), write=write)
-        return base + (va & (PAGE_SIZE - 1))
+            base = translate(g.mem, g.rt, g.root, va & ~(PAGE_SIZE - 1), write=write)
+            view = self._views[key] = memoryview(g.mem.mm)[base:base + PAGE_SIZE].cast(self._fmt)
+        return view
 
     def __getitem__(self, i: int) -> int:
         va = self.va + i * self.w
-        if self.g.observer is not None or (va & (PAGE_SIZE - 1)) > PAGE_SIZE - self.w:
-            return self.g.word(va)  # recorded, or straddling two pages: the general path
-        return self.g.mem.uint(self._maddr(va, False), self.w)
+        if self.g.observer is not None or not self._aligned:
+            return self.g.word(va)  # recorded for the fuzzer, or unaligned: the general path
+        return self._view(va, False)[(va & (PAGE_SIZE - 1)) // self.w]
 
     def __setitem__(self, i: int, value: int) -> None:
         va = self.va + i * self.w
-        if (va & (PAGE_SIZE - 1)) > PAGE_SIZE - self.w:
+        if not self._aligned:
             self.g.set_word(va, value)
             return
-        self.g.mem.set_uint(self._maddr(va, True), self.w, value & ((1 << (8 * self.w)) - 1))
+        self._view(va, True)[(va & (PAGE_SIZE - 1)) // self.w] = value & self._mask

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ...errors import EACCES, EDOM, EFAULT, EINVAL, ENOENT, ENOSYS, ENXIO, EOPNOTSUPP, EPERM, ESRCH, GuestFault
 from .registry import hypercall
+from ..m2p import M2P_INVALID
 
 MEMOP_EXTENT_SHIFT = 6
 MEMOP_CMD_MASK = (1 << MEMOP_EXTENT_SHIFT) - 1
@@ -57,6 +58,34 @@ def guest_remove_page(call, d, gmfn: int) -> int:
     return 0
 
 
+class _PlainRemover:
+    """guest_remove_page for the frame a balloon gives back almost always:
+    the domain's, referenced by its allocation alone (no mapping, no type,
+    no pin), the domain alive. For such a frame the general path drops the
+    allocation reference and the one it took, and the frame goes straight
+    back to the heap: done here in one step, with the same end state. Any
+    other frame is left to guest_remove_page (`remove` answers False)."""
+
+    def __init__(self, hv, d):
+        self.hv, self.d, self.mem = hv, d, hv.mem
+        m = hv.mem
+        self.owner, self.count, self.allocated, self.pinned, self.tcount = (m.owner, m.count, m.allocated,
+                                                                            m.pinned, m.tcount)
+
+    def remove(self, mfn: int) -> bool:
+        d = self.d
+        if not (0 <= mfn < self.mem.nframes and self.owner[mfn] == d.domid and self.count[mfn] == 1
+                and self.allocated[mfn] and not self.pinned[mfn] and not self.tcount[mfn]
+                and not self.mem.xenheap[mfn] and not d.dying):
+            return False
+        d.drop_mfn(mfn)
+        self.hv.m2p[mfn] = M2P_INVALID
+        d.pages.discard(mfn)
+        d.tot_pages -= 1
+        self.mem.release(mfn)
+        return True
+
+
 def _reservation(call, op: str, start: int, arg: int) -> int:
     hv = call.hv
     abi = call.abi
@@ -99,11 +128,15 @@ def _reservation(call, op: str, start: int, arg: int) -> int:
     if not _handle_range_ok(call, handle, start, nr - 1, esize) or order > max_order(call.d):
         return done
     if op == "decrease":
+        plain = _PlainRemover(hv, d) if order == 0 else None
         for i in range(start, nr):
             try:
                 gmfn = extents[i]
             except GuestFault:
                 break
+            if plain is not None and plain.remove(gmfn):
+                done = i + 1
+                continue
             failed = False
             for j in range(1 << order):  # a plain loop: a generator per extent costs more than the removal
                 if guest_remove_page(call, d, gmfn + j):
@@ -118,6 +151,7 @@ def _reservation(call, op: str, start: int, arg: int) -> int:
     # populate_physmap (a PoD request does nothing for a PV domain)
     if flags & call.c("XENMEMF_populate_on_demand"):
         return done
+    m2p = hv.m2p
     for i in range(start, nr):
         try:
             gpfn = extents[i]
@@ -126,9 +160,13 @@ def _reservation(call, op: str, start: int, arg: int) -> int:
         mfn = hv.alloc_domheap_pages(d, order)
         if mfn is None:
             break
-        for j in range(1 << order):
-            hv.m2p[mfn + j] = gpfn + j
-            d.set_p2m(gpfn + j, mfn + j)
+        if order == 0:  # without the inner loop: a balloon asks for single frames
+            m2p[mfn] = gpfn
+            d.set_p2m(gpfn, mfn)
+        else:
+            for j in range(1 << order):
+                m2p[mfn + j] = gpfn + j
+                d.set_p2m(gpfn + j, mfn + j)
         try:
             extents[i] = mfn
         except GuestFault:
