@@ -85,6 +85,7 @@ class RtArch:
     magic: str  # start_info.magic
     capabilities: str  # XENVER_capabilities
     call_site: object  # slot address -> Linux's indirect paravirt call `call *addr`
+    io_protocol: str  # a split driver's `protocol` node (io/protocols.h XEN_IO_PROTO_ABI_*)
     nop: bytes = b"\x90"
 
     @property
@@ -131,7 +132,7 @@ RT = {
                       5: 0x00cff3000000ffff, 6: 0x00affb000000ffff},
         regs=_REG64, pc="rip", flags="rflags", iret=b"\x48\xcf",
         hypercall_stub=_hypercall_stub_64, iret_stub=_iret_stub_64,
-        magic="xen-3.0-x86_64", capabilities="xen-3.0-x86_64 xen-3.0-x86_32p ",
+        magic="xen-3.0-x86_64", capabilities="xen-3.0-x86_64 xen-3.0-x86_32p ", io_protocol="x86_64-abi",
         # ff 14 25 disp32: call *disp32 (sign-extended: the kernel lives in the top 2 GiB)
         call_site=lambda a: b"\xff\x14\x25" + struct.pack("<i", a - (1 << 64) if a >= 1 << 63 else a),
     ),
@@ -152,7 +153,7 @@ RT = {
                       5: 0x00cffb000000ffff, 6: 0x00cff3000000ffff, 7: 0x00cf9b000000ffff},
         regs=_REG32, pc="eip", flags="eflags", iret=b"\xcf",
         hypercall_stub=_hypercall_stub_32, iret_stub=_iret_stub_32,
-        magic="xen-3.0-x86_32p", capabilities="xen-3.0-x86_64 xen-3.0-x86_32p ",
+        magic="xen-3.0-x86_32p", capabilities="xen-3.0-x86_64 xen-3.0-x86_32p ", io_protocol="x86_32-abi",
         call_site=lambda a: b"\xff\x15" + struct.pack("<I", a),  # call *abs32
     ),
 }
