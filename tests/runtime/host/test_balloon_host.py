@@ -168,3 +168,31 @@ def test_pyxs_client_sets_the_target(served, capsys):
         c[f"/local/domain/{domid}/memory/target".encode()] = str(64 << 10).encode()
         assert _wait_mem(sock, "py", 64)["mem"] == 64
         assert c[f"/local/domain/{domid}/data/balloon/current_kb".encode()] == str(64 << 10).encode()
+
+
+def test_a_broken_guest_crashes_alone():
+    """A guest whose store ring is corrupt (its own doing) crashes with the
+    reason; the other guest and the host go on."""
+    host = Host(memory=256 * MIB, dom0_memory=32 * MIB)
+    bad, good = _create(host, "bad", "x86_64", 64), _create(host, "good", "i386", 64)
+    k = bad.kernel
+    off = k.domain.abi.field("xenstore_domain_interface", "rsp_prod").offset
+    k.write_va(k.xenbus.intf + off, (0x4000_0000).to_bytes(4, "little"))
+    out = host.handle({"op": "mem-set", "name": "bad", "memory": 48 * MIB})
+    assert out["status"] == "crashed" and "indices" in out["crash_reason"]
+    assert _row(host, "bad")["state"] == "--c---"
+    out = host.handle({"op": "mem-set", "name": "good", "memory": 48 * MIB})
+    assert out["status"] == "ok" and out["mem"] == 48
+    assert not host.hv.check_invariants()
+
+
+def test_a_target_that_is_not_a_number_is_ignored():
+    host = Host(memory=192 * MIB, dom0_memory=32 * MIB)
+    vm = _create(host, "g", "x86_64", 64)
+    home = f"/local/domain/{vm.domid}"
+    vm.kernel.poll()  # the watch's first event (the target as created)
+    for junk in ("lots", "-4096", "12k", ""):
+        host.xenstore.write(f"{home}/memory/target", junk)
+        vm.kernel.poll()
+    assert vm.kernel.balloon.bad_targets == 4
+    assert vm.machine.guest.tot_pages == 64 * 256 and vm.status == "ok"
