@@ -18,6 +18,7 @@ outside the memory and unknown event types are ignored and counted in
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 
 import numpy as np
@@ -82,6 +83,8 @@ class VfbBackend:
         self.kicked = False
         self.listeners: list = []  # callback(x, y, w, h) after a rectangle is copied
         self.version = 0  # bumped with every change of the image
+        # Held while the image changes; viewers (rfb.py) read it under the same lock.
+        self.lock = threading.RLock()
 
     # ---- xenstore ----
     def _read(self, path: str) -> str | None:
@@ -205,7 +208,8 @@ class VfbBackend:
 
     def _configure(self, width: int, height: int, depth: int, line_length: int, offset: int) -> None:
         self.width, self.height, self.depth, self.line_length, self.offset = width, height, depth, line_length, offset
-        self.image = np.zeros((height, width, 3), dtype=np.uint8)
+        with self.lock:
+            self.image = np.zeros((height, width, 3), dtype=np.uint8)
         self.copy_rect(0, 0, width, height)
 
     def _refuse(self, reason: str) -> None:
@@ -321,13 +325,16 @@ class VfbBackend:
         the host image, then the listeners (the VNC server) are told."""
         b = BYTES[self.depth]
         raw = self.fb.rows(self.offset + y * self.line_length + x * b, h, w * b, self.line_length)
-        self.image[y:y + h, x:x + w] = to_rgb(raw, self.depth, w)
-        self.version += 1
-        for fn in list(self.listeners):
-            fn(x, y, w, h)
+        rgb = to_rgb(raw, self.depth, w)
+        with self.lock:
+            self.image[y:y + h, x:x + w] = rgb
+            self.version += 1
+            for fn in list(self.listeners):
+                fn(x, y, w, h)
 
     def snapshot(self) -> np.ndarray:
         if self.image is None:
             raise RuntimeError(f"domain {self.domid}'s framebuffer is not connected"
                                + (f": {self.error}" if self.error else ""))
-        return self.image.copy()
+        with self.lock:
+            return self.image.copy()

@@ -1,0 +1,346 @@
+"""A VNC server (RFB 3.8, RFC 6143) for the framebuffer backends: each guest's
+screen on a TCP port, as QEMU's VNC server shows a xenfb.
+
+One thread accepts; each client has a thread. Security type None (3.3 and
+3.7 clients are served too). Encodings: Raw and ZRLE (one zlib stream per
+connection, 64x64 tiles, each solid or raw CPIXELs), DesktopSize when the
+guest resizes. Updates are incremental: the backend tells the server each
+rectangle it copied from the guest (VfbBackend.listeners), the server keeps
+them per client, and a client's FramebufferUpdateRequest is answered with
+what changed inside it since its last update, at once if something did,
+otherwise as soon as something does. Key and pointer events are read and
+counted (there is no xenkbd).
+
+A client that sends something malformed is disconnected; nothing it sends
+reaches the guest or stops the server.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+RAW, ZRLE, DESKTOP_SIZE = 0, 16, -223
+TILE = 64
+MAX_RECTS = 32  # pending rectangles per client before they merge into their bounding box
+
+
+@dataclass(frozen=True)
+class PixelFormat:
+    bpp: int
+    depth: int
+    big_endian: bool
+    true_colour: bool
+    red_max: int
+    green_max: int
+    blue_max: int
+    red_shift: int
+    green_shift: int
+    blue_shift: int
+
+    STRUCT = struct.Struct("!BBBBHHHBBB3x")
+
+    def pack(self) -> bytes:
+        return self.STRUCT.pack(self.bpp, self.depth, self.big_endian, self.true_colour, self.red_max,
+                                self.green_max, self.blue_max, self.red_shift, self.green_shift, self.blue_shift)
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> "PixelFormat":
+        v = cls.STRUCT.unpack(raw)
+        return cls(v[0], v[1], bool(v[2]), bool(v[3]), *v[4:])
+
+    def problem(self) -> str | None:
+        if self.bpp not in (8, 16, 32) or not self.true_colour:
+            return f"pixel format of {self.bpp} bits{'' if self.true_colour else ', colour map'} not served"
+        for m, s in ((self.red_max, self.red_shift), (self.green_max, self.green_shift),
+                     (self.blue_max, self.blue_shift)):
+            if m == 0 or m & (m + 1) or s + m.bit_length() > self.bpp:
+                return f"channel max {m} at shift {s} does not fit {self.bpp} bits"
+        return None
+
+    def encode(self, rgb: np.ndarray) -> np.ndarray:
+        """(h, w, 3) RGB -> (h, w, bpp / 8) bytes in this format."""
+        v = np.zeros(rgb.shape[:2], dtype=np.uint32)
+        for i, (m, s) in enumerate(((self.red_max, self.red_shift), (self.green_max, self.green_shift),
+                                    (self.blue_max, self.blue_shift))):
+            c = rgb[:, :, i].astype(np.uint32)
+            v |= (c if m == 255 else c * m // 255) << s
+        b = self.bpp // 8
+        dt = {1: np.uint8, 2: np.uint16, 4: np.uint32}[b]
+        out = v.astype(np.dtype(dt).newbyteorder(">" if self.big_endian else "<"))
+        return out.view(np.uint8).reshape(rgb.shape[0], rgb.shape[1], b)
+
+    def cpixel_bytes(self) -> slice:
+        """ZRLE's CPIXEL: 3 bytes of a 32-bit pixel whose colour fits in 24 bits."""
+        if self.bpp == 32 and self.depth <= 24:
+            used = (self.red_max << self.red_shift) | (self.green_max << self.green_shift) | \
+                (self.blue_max << self.blue_shift)
+            low = used < 1 << 24
+            high = used & 0xFF == 0
+            if low or high:
+                first = (0 if low else 1) if not self.big_endian else (1 if low else 0)
+                return slice(first, first + 3)
+        return slice(0, self.bpp // 8)
+
+
+SERVER_FORMAT = PixelFormat(32, 24, False, True, 255, 255, 255, 16, 8, 0)  # xenfb's own 32-bit layout
+
+
+class ClientGone(Exception):
+    pass
+
+
+class RfbClient:
+    def __init__(self, server: "RfbServer", sock: socket.socket):
+        self.server, self.sock = server, sock
+        self.fmt = SERVER_FORMAT
+        self.encodings: list[int] = [RAW]
+        self.zstream = zlib.compressobj(1)
+        self.dirty: list[tuple[int, int, int, int]] = []
+        self.request: tuple[bool, int, int, int, int] | None = None
+        self.size = (0, 0)
+        self.updates_sent = 0
+
+    # ---- the socket ----
+    def recv(self, n: int) -> bytes:
+        buf = b""
+        while len(buf) < n:
+            chunk = self.sock.recv(n - len(buf))
+            if not chunk:
+                raise ClientGone()
+            buf += chunk
+        return buf
+
+    def handshake(self) -> None:
+        self.sock.sendall(b"RFB 003.008\n")
+        ver = self.recv(12)
+        if not ver.startswith(b"RFB 003.") or not ver[8:11].isdigit():
+            raise ClientGone()
+        minor = int(ver[8:11])
+        if minor >= 7:
+            self.sock.sendall(bytes([1, 1]))  # one security type: None
+            if self.recv(1) != b"\x01":
+                raise ClientGone()
+            if minor >= 8:
+                self.sock.sendall(struct.pack("!I", 0))
+        else:
+            self.sock.sendall(struct.pack("!I", 1))
+        self.recv(1)  # ClientInit: shared or not, every client shares
+        with self.server.cond:
+            img = self.server.source.image
+            h, w = img.shape[:2] if img is not None else (1, 1)
+        self.size = (w, h)
+        name = self.server.name.encode()
+        self.sock.sendall(struct.pack("!HH", w, h) + SERVER_FORMAT.pack() + struct.pack("!I", len(name)) + name)
+
+    # ---- messages ----
+    def read_message(self) -> None:
+        kind = self.recv(1)[0]
+        if kind == 0:
+            fmt = PixelFormat.unpack(self.recv(19)[3:])
+            problem = fmt.problem()
+            if problem:
+                raise ClientGone(problem)
+            self.fmt = fmt
+        elif kind == 2:
+            n = struct.unpack("!xH", self.recv(3))[0]
+            self.encodings = list(struct.unpack(f"!{n}i", self.recv(4 * n)))
+        elif kind == 3:
+            incr, x, y, w, h = struct.unpack("!BHHHH", self.recv(9))
+            with self.server.cond:
+                self.request = (bool(incr), x, y, w, h)
+                self.server.cond.notify_all()
+        elif kind == 4:
+            self.recv(7)
+            self.server.stats["key_events"] += 1
+        elif kind == 5:
+            self.recv(5)
+            self.server.stats["pointer_events"] += 1
+        elif kind == 6:
+            n = struct.unpack("!3xI", self.recv(7))[0]
+            if n > 1 << 20:
+                raise ClientGone("cut text over 1 MiB")
+            self.recv(n)
+        else:
+            raise ClientGone(f"message type {kind}")
+
+    def mark(self, x: int, y: int, w: int, h: int) -> None:
+        """A rectangle the backend copied (under the server's lock)."""
+        self.dirty.append((x, y, w, h))
+        if len(self.dirty) > MAX_RECTS:
+            x0 = min(r[0] for r in self.dirty)
+            y0 = min(r[1] for r in self.dirty)
+            x1 = max(r[0] + r[2] for r in self.dirty)
+            y1 = max(r[1] + r[3] for r in self.dirty)
+            self.dirty = [(x0, y0, x1 - x0, y1 - y0)]
+
+    def take_update(self):
+        """Under the lock: the rectangles to send for the pending request
+        (with their pixels), or None when there is nothing yet."""
+        if self.request is None:
+            return None
+        img = self.server.source.image
+        if img is None:
+            return None
+        incr, rx, ry, rw, rh = self.request
+        h, w = img.shape[:2]
+        resized = (w, h) != self.size
+        if resized:
+            self.size = (w, h)
+            self.dirty = []
+            rects = [(0, 0, w, h)]
+        elif not incr:
+            self.dirty = []
+            rects = [(rx, ry, rw, rh)]
+        elif self.dirty:
+            rects, self.dirty = self.dirty, []
+        else:
+            return None
+        self.request = None
+        out = []
+        for x, y, rw_, rh_ in rects:
+            x0, y0 = max(x, 0), max(y, 0)
+            x1, y1 = min(x + rw_, w), min(y + rh_, h)
+            if not resized and incr:
+                x0, y0, x1, y1 = max(x0, rx), max(y0, ry), min(x1, rx + rw), min(y1, ry + rh)
+            if x1 > x0 and y1 > y0:
+                out.append((x0, y0, x1 - x0, y1 - y0, img[y0:y1, x0:x1].copy()))
+        return resized, (w, h), out
+
+    # ---- encodings ----
+    def send_update(self, resized: bool, size, rects) -> None:
+        parts = []
+        if resized and DESKTOP_SIZE in self.encodings:
+            parts.append(struct.pack("!HHHHi", 0, 0, size[0], size[1], DESKTOP_SIZE))
+        use_zrle = ZRLE in self.encodings and (self.encodings.index(ZRLE) < self.encodings.index(RAW)
+                                               if RAW in self.encodings else True)
+        for x, y, w, h, rgb in rects:
+            px = self.fmt.encode(rgb)
+            if use_zrle:
+                data = self.zrle(px)
+                parts.append(struct.pack("!HHHHiI", x, y, w, h, ZRLE, len(data)) + data)
+            else:
+                parts.append(struct.pack("!HHHHi", x, y, w, h, RAW) + px.tobytes())
+            self.server.stats["rects_zrle" if use_zrle else "rects_raw"] += 1
+        self.sock.sendall(struct.pack("!BxH", 0, len(parts)) + b"".join(parts))
+        self.updates_sent += 1
+        self.server.stats["updates_sent"] += 1
+
+    def zrle(self, px: np.ndarray) -> bytes:
+        cp = px[:, :, self.fmt.cpixel_bytes()]
+        h, w, _ = cp.shape
+        out = []
+        for ty in range(0, h, TILE):
+            for tx in range(0, w, TILE):
+                tile = cp[ty:ty + TILE, tx:tx + TILE]
+                first = tile[0, 0]
+                if (tile == first).all():
+                    out.append(b"\x01" + first.tobytes())  # solid
+                else:
+                    out.append(b"\x00" + np.ascontiguousarray(tile).tobytes())  # raw CPIXELs
+        z = self.zstream
+        return z.compress(b"".join(out)) + z.flush(zlib.Z_SYNC_FLUSH)
+
+    # ---- the client's thread ----
+    def run(self) -> None:
+        try:
+            self.handshake()
+            reader = threading.Thread(target=self._reader, daemon=True)
+            reader.start()
+            cond = self.server.cond
+            while not self.server.stopping:
+                with cond:
+                    upd = self.take_update()
+                    while upd is None and not self.server.stopping and reader.is_alive():
+                        cond.wait(0.5)
+                        upd = self.take_update()
+                if upd is None:
+                    break
+                self.send_update(*upd)
+        except (ClientGone, OSError):
+            pass
+        finally:
+            self.server.drop(self)
+
+    def _reader(self) -> None:
+        try:
+            while True:
+                self.read_message()
+        except (ClientGone, OSError, struct.error):
+            pass
+        finally:
+            with self.server.cond:
+                self.server.cond.notify_all()
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class RfbServer:
+    """One guest's screen on (host, port). `source` is a VfbBackend (its
+    `image`, `lock` and `listeners`): clients read the image under the
+    backend's lock, so never a half-copied rectangle."""
+
+    def __init__(self, source, host: str = "127.0.0.1", port: int = 5900, name: str = "pvdsl guest", lock=None):
+        from collections import Counter
+
+        self.source, self.name = source, name
+        self.cond = threading.Condition(lock or source.lock)
+        self.clients: list[RfbClient] = []
+        self.stats: Counter = Counter()
+        self.stopping = False
+        self.sock = socket.create_server((host, port))
+        self.address = self.sock.getsockname()[:2]
+        source.listeners.append(self._changed)
+        self._thread = threading.Thread(target=self._accept, daemon=True, name=f"rfb-{self.address[1]}")
+        self._thread.start()
+
+    def _changed(self, x: int, y: int, w: int, h: int) -> None:
+        with self.cond:
+            for c in self.clients:
+                c.mark(x, y, w, h)
+            self.cond.notify_all()
+
+    def _accept(self) -> None:
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            client = RfbClient(self, conn)
+            with self.cond:
+                self.clients.append(client)
+            self.stats["connections"] += 1
+            threading.Thread(target=client.run, daemon=True).start()
+
+    def drop(self, client: RfbClient) -> None:
+        with self.cond:
+            if client in self.clients:
+                self.clients.remove(client)
+        try:
+            client.sock.close()
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.stopping = True
+        if self._changed in self.source.listeners:
+            self.source.listeners.remove(self._changed)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        with self.cond:
+            for c in list(self.clients):
+                try:
+                    c.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            self.cond.notify_all()
