@@ -80,6 +80,9 @@ def add_host_parsers(subparsers) -> None:
     start.add_argument("--xenstore-socket", metavar="PATH",
                        help="Unix socket of the host's xenstored, for $XENSTORED_PATH (default: next to the "
                             "host's socket, <dir>/<stem>-xenstore.sock)")
+    start.add_argument("--vnc", metavar="ADDR:PORT",
+                       help="serve each framebuffer (vm create --fb) over VNC: the first on PORT, the next on "
+                            "PORT+1 ... (e.g. 127.0.0.1:5900)")
     start.add_argument("--background", action="store_true",
                        help="detach as a daemon; return once it accepts connections, printing its pid")
     start.add_argument("--log", metavar="FILE",
@@ -111,6 +114,8 @@ def add_host_parsers(subparsers) -> None:
     c.add_argument("--name", required=True, metavar="N", help="the domain's name (unique on the host)")
     c.add_argument("--vcpus", type=int, default=1, metavar="N", help="vCPUs (default 1)")
     c.add_argument("--backend", metavar="NAME", help="which backend, when the spec has several for the target")
+    c.add_argument("--fb", nargs="?", const="800x600", metavar="WxH[xD]",
+                   help="give the domain a paravirtual framebuffer running the demo (default 800x600, depth 32)")
     c.add_argument("-I", "--include", action="append", default=[], metavar="DIR",
                    help="also look for imported modules in DIR")
     c.set_defaults(func=cmd_vm_create)
@@ -137,6 +142,12 @@ def add_host_parsers(subparsers) -> None:
         mp.add_argument("--json", action="store_true", help="print the domain's memory afterwards as JSON")
         mp.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
         mp.set_defaults(func=cmd_vm_memory, op=verb)
+    fs = vs.add_parser("fb-snapshot", help="write a domain's framebuffer, as its backend shows it, as a PNG",
+                       description="Write a domain's framebuffer, as its backend shows it, as a PNG.")
+    fs.add_argument("name", metavar="N", help="the domain's name or id")
+    fs.add_argument("out", metavar="OUT.png")
+    fs.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+    fs.set_defaults(func=cmd_vm_fb_snapshot)
     de = vs.add_parser("destroy", help="destroy a domain and give its memory back to the host",
                        description="Destroy domain N: close its event channels, free its frames.")
     de.add_argument("name", metavar="N")
@@ -163,6 +174,15 @@ def _call(args, req: dict, who: str):
     return resp
 
 
+def cmd_vm_fb_snapshot(args) -> int:
+    resp = _call(args, {"op": "fb-snapshot", "name": args.name, "path": str(Path(args.out).resolve())},
+                 "vm fb-snapshot")
+    if resp is None:
+        return 1
+    print(f"{resp['name']}: {resp['width']}x{resp['height']} written to {resp['path']} (frame {resp['frames']})")
+    return 0
+
+
 def cmd_host_start(args) -> int:
     from ..runtime.errors import RuntimeSetupError
     from ..runtime.host.server import Host, serve
@@ -186,6 +206,14 @@ def cmd_host_start(args) -> int:
         except RuntimeSetupError as err:
             print(f"pvdsl host start: error: {err}", file=log)
             return 1
+        if args.vnc:
+            from ..runtime.host.framebuffers import FbConfigError, parse_vnc
+
+            try:
+                host.vnc = parse_vnc(args.vnc)
+            except FbConfigError as err:
+                print(f"pvdsl host start: error: {err}", file=log)
+                return 2
         return serve(_socket(args), host, log=log, xenstore_path=args.xenstore_socket)
     finally:
         if previous is not None:
@@ -242,11 +270,17 @@ def cmd_vm_create(args) -> int:
            "name": args.name, "vcpus": args.vcpus, "include": [str(Path(i).resolve()) for i in args.include]}
     if args.backend:
         req["backend"] = args.backend
+    if args.fb:
+        req["fb"] = args.fb
     resp = _call(args, req, "vm create")
     if resp is None:
         return 1
     vm = resp["vm"]
     print(f"created domain {vm['name']} (id {vm['id']}, {vm['target']}, {vm['mem']}M): boot {resp['status']}")
+    if resp.get("fb"):
+        fb = resp["fb"]
+        where = f", VNC at {fb['vnc']}" if fb.get("vnc") else ""
+        print(f"framebuffer {fb['width']}x{fb['height']}x{fb['depth']} connected{where}")
     return 0 if resp["status"] == "ok" else 1
 
 

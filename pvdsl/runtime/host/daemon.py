@@ -43,6 +43,8 @@ def _daemon_argv(args, socket_path: str) -> list[str]:
             "--memory", str(args.memory), "--dom0-memory", str(args.dom0_memory)]
     if args.xenstore_socket:
         argv += ["--xenstore-socket", os.path.abspath(args.xenstore_socket)]
+    if getattr(args, "vnc", None):
+        argv += ["--vnc", args.vnc]
     return argv
 
 

@@ -25,9 +25,12 @@ def run_guest(vm) -> int:
     kernel = getattr(vm, "kernel", None)
     if kernel is None or vm.status != "ok":
         return 0
+    from ..guest.xenfb import XenfbError
+    from .framebuffers import turn
+
     try:
-        return kernel.poll()
-    except (XenbusError, BalloonError, RuntimeSetupError) as err:
+        return kernel.poll() + turn(vm)
+    except (XenbusError, BalloonError, RuntimeSetupError, XenfbError) as err:
         vm.status = "crashed"
         vm.crash_reason = f"guest kernel: {err}"
         return 0

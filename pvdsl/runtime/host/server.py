@@ -195,14 +195,25 @@ class Host:
         except (XenbusError, BalloonError, LoadError, RuntimeSetupError) as err:
             self._free_domain(guest)
             raise RequestError(f"the guest kernel of {name} did not start: {err}", "spec") from None
+        fb = req.get("fb")
+        if fb is not None:
+            from .framebuffers import Display, FbConfigError
+            from ..guest.xenfb import XenfbError
+
+            try:
+                display = Display(self, kernel, f"{name} ({tname})", fb if isinstance(fb, str) else "")
+            except (FbConfigError, XenfbError, XenbusError, LoadError, RuntimeSetupError, OSError) as err:
+                self._free_domain(guest)
+                raise RequestError(f"the framebuffer of {name}: {err}", "fb") from None
         s = summary(machine, outcome, spec, "default (every hook once, then the laws)")
         status = "ok" if not (s["faults"] or s["expectations"]["failed"] or s["invariant_violations"]) else "faulted"
         boot = format_text(s).replace("pvdsl run ", "", 1)
         vm = VM(name, domid, tname, spec, memory, machine, boot, status)
         vm.kernel = kernel
+        vm.display = display if fb is not None else None
         self.vms[name] = vm
         return {"vm": vm.row(), "status": status, "frames_used": free_before - self.hv.mem.free_frames,
-                "free_frames": self.hv.mem.free_frames}
+                "free_frames": self.hv.mem.free_frames, "fb": vm.display.row() if vm.display else None}
 
     def list(self) -> dict:
         rows = [{"name": self.dom0.name, "id": 0, "mem": self.dom0_memory >> 20, "vcpus": len(self.dom0.vcpus),
@@ -215,6 +226,8 @@ class Host:
             row.update(mem_target=mem["target"], mem_static_max=mem["static_max"], max_pages=mem["max_pages"])
             if "balloon" in mem:
                 row["balloon"] = mem["balloon"]
+            if getattr(vm, "display", None) is not None:
+                row["fb"] = vm.display.row()
             rows.append(row)
         return {"domains": rows, "free_frames": self.hv.mem.free_frames}
 
@@ -237,6 +250,9 @@ class Host:
     def destroy(self, req: dict) -> dict:
         vm = self._vm(req)
         before = self.hv.mem.free_frames
+        from .framebuffers import detach
+
+        detach(vm)  # the backend's references on the guest's frames go first
         self._free_domain(vm.machine.guest)
         del self.vms[vm.name]
         bad = self.hv.check_invariants()
@@ -266,6 +282,21 @@ class Host:
             raise RequestError(str(err), err.field) from None
         return {"name": vm.name, **out, **memory_row(self, vm)}
 
+    def fb_snapshot(self, req: dict) -> dict:
+        """The domain's framebuffer, as its backend shows it, as a PNG at `path`."""
+        from .framebuffers import FbConfigError, snapshot
+
+        vm = self._vm(req)
+        path = _field(req, "path", str)
+        if not os.path.isabs(path):
+            raise RequestError(f"path must be absolute (the host runs elsewhere): {path}", "path")
+        try:
+            return snapshot(vm, path)
+        except FbConfigError as err:
+            raise RequestError(str(err), "name") from None
+        except OSError as err:
+            raise RequestError(f"cannot write {path}: {err.strerror}", "path") from None
+
     def _free_domain(self, d) -> None:
         """xl destroy: out of xenstore, then Xen's domain_kill (domain_kill.py)."""
         self.xenstore.domain_destroyed(d.domid)
@@ -281,7 +312,8 @@ class Host:
             raise RequestError("missing field 'op'", "op")
         ops = {"ping": lambda r: {"pong": True, "pid": os.getpid()}, "info": lambda r: self.info(),
                "create": self.create, "list": lambda r: self.list(), "console": self.console,
-               "destroy": self.destroy, "mem-set": self.mem_set, "mem-max": self.mem_max}
+               "destroy": self.destroy, "mem-set": self.mem_set, "mem-max": self.mem_max,
+               "fb-snapshot": self.fb_snapshot}
         if op not in ops and op != "stop":
             raise RequestError(f"unknown op {op!r} (expected one of: {', '.join(sorted(ops))}, stop)", "op")
         return ops[op](req)
