@@ -227,9 +227,11 @@ class RfbClient:
             else:
                 parts.append(struct.pack("!HHHHi", x, y, w, h, RAW) + px.tobytes())
             self.server.stats["rects_zrle" if use_zrle else "rects_raw"] += 1
-        self.sock.sendall(struct.pack("!BxH", 0, len(parts)) + b"".join(parts))
+        # Counted before sending: a client may act on the update before this
+        # thread runs again.
         self.updates_sent += 1
         self.server.stats["updates_sent"] += 1
+        self.sock.sendall(struct.pack("!BxH", 0, len(parts)) + b"".join(parts))
 
     def zrle(self, px: np.ndarray) -> bytes:
         cp = px[:, :, self.fmt.cpixel_bytes()]
