@@ -40,10 +40,13 @@ examples:
   pvdsl vm mem-set web 48M      # the guest's balloon gives 16M back to the host
   pvdsl vm mem-set web 64M      # ... and takes it again
   pvdsl vm mem-max web 64M      # Xen gives it at most 64M (+1M), whatever the target
+  pvdsl vm create examples/irq.pv --target x86_64-domu --memory 32M --name desk --fb 640x480
+  pvdsl vm fb-snapshot desk desk.png   # its screen (with `host start --vnc`, also over VNC)
+  pvdsl vm pause desk; pvdsl vm unpause desk
+  pvdsl vm destroy old
 
 A guest never goes below its balloon's floor (Linux's: 8M + half its memory
 under 128M, 40M + a quarter under 512M, 104M + an eighth under 2G).
-  pvdsl vm destroy old
 
 A domain's memory target is memory/target in xenstore; the guest kernel's
 balloon driver watches it, so writing it with Xen's own tools works as well:
@@ -148,6 +151,12 @@ def add_host_parsers(subparsers) -> None:
     fs.add_argument("out", metavar="OUT.png")
     fs.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
     fs.set_defaults(func=cmd_vm_fb_snapshot)
+    for verb, helptext in (("pause", "stop running a domain's guest kernel (xl pause); its state stays"),
+                           ("unpause", "let a paused domain run again (xl unpause)")):
+        pp = vs.add_parser(verb, help=helptext, description=helptext[0].upper() + helptext[1:] + ".")
+        pp.add_argument("name", metavar="N", help="the domain's name or id")
+        pp.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+        pp.set_defaults(func=cmd_vm_pause, op=verb)
     de = vs.add_parser("destroy", help="destroy a domain and give its memory back to the host",
                        description="Destroy domain N: close its event channels, free its frames.")
     de.add_argument("name", metavar="N")
@@ -334,6 +343,14 @@ def cmd_vm_console(args) -> int:
     print(text.rstrip("\n") if text else "(no console output)")
     print(f"--- boot summary of {resp['name']} ---")
     print(resp["boot"])
+    return 0
+
+
+def cmd_vm_pause(args) -> int:
+    resp = _call(args, {"op": args.op, "name": args.name}, f"vm {args.op}")
+    if resp is None:
+        return 1
+    print(f"{resp['name']}: {'paused' if resp['paused'] else 'running'}")
     return 0
 
 

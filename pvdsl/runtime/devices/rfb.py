@@ -3,8 +3,9 @@ screen on a TCP port, as QEMU's VNC server shows a xenfb.
 
 One thread accepts; each client has a thread. Security type None (3.3 and
 3.7 clients are served too). Encodings: Raw and ZRLE (one zlib stream per
-connection, 64x64 tiles, each solid or raw CPIXELs), DesktopSize when the
-guest resizes. Updates are incremental: the backend tells the server each
+connection, 64x64 tiles, each solid or raw CPIXELs; zlib level 1 unless
+the client asks for another with the CompressLevel pseudo-encodings before
+its first ZRLE update), DesktopSize when the guest resizes. Updates are incremental: the backend tells the server each
 rectangle it copied from the guest (VfbBackend.listeners), the server keeps
 them per client, and a client's FramebufferUpdateRequest is answered with
 what changed inside it since its last update, at once if something did,
@@ -26,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 RAW, ZRLE, DESKTOP_SIZE = 0, 16, -223
+COMPRESS_LEVEL_0 = -256  # pseudo-encodings -256..-247: the client's zlib level 0..9
+DEFAULT_ZLEVEL = 1
 TILE = 64
 MAX_RECTS = 32  # pending rectangles per client before they merge into their bounding box
 
@@ -63,8 +66,24 @@ class PixelFormat:
                 return f"channel max {m} at shift {s} does not fit {self.bpp} bits"
         return None
 
+    def byte_lanes(self) -> tuple[int, int, int] | None:
+        """Where red, green and blue bytes sit in a 32-bit pixel whose
+        channels are whole bytes (the common formats), else None."""
+        chans = ((self.red_max, self.red_shift), (self.green_max, self.green_shift),
+                 (self.blue_max, self.blue_shift))
+        if self.bpp != 32 or any(m != 255 or s % 8 for m, s in chans):
+            return None
+        lanes = tuple((3 - s // 8) if self.big_endian else s // 8 for _, s in chans)
+        return lanes if len(set(lanes)) == 3 else None
+
     def encode(self, rgb: np.ndarray) -> np.ndarray:
         """(h, w, 3) RGB -> (h, w, bpp / 8) bytes in this format."""
+        lanes = self.byte_lanes()
+        if lanes is not None:  # a byte per channel: placed, not computed
+            out = np.zeros(rgb.shape[:2] + (4,), dtype=np.uint8)
+            for i, lane in enumerate(lanes):
+                out[:, :, lane] = rgb[:, :, i]
+            return out
         v = np.zeros(rgb.shape[:2], dtype=np.uint32)
         for i, (m, s) in enumerate(((self.red_max, self.red_shift), (self.green_max, self.green_shift),
                                     (self.blue_max, self.blue_shift))):
@@ -91,6 +110,47 @@ class PixelFormat:
 SERVER_FORMAT = PixelFormat(32, 24, False, True, 255, 255, 255, 16, 8, 0)  # xenfb's own 32-bit layout
 
 
+def send_parts(sock: socket.socket, parts) -> None:
+    """sendall of the parts' concatenation without building it: a full
+    screen is megabytes, and joining them costs as much as encoding them."""
+    views = [memoryview(p).cast("B") for p in parts if len(memoryview(p).cast("B"))]
+    while views:
+        sent = sock.sendmsg(views[:64])
+        while sent:
+            if sent >= len(views[0]):
+                sent -= len(views.pop(0))
+            else:
+                views[0], sent = views[0][sent:], 0
+
+
+def zrle_tiles(px: np.ndarray, cpixel: slice):
+    """ZRLE's tiles of an (h, w, bytes per pixel) array before zlib, in order
+    (left to right, top to bottom): each solid (subencoding 1, one CPIXEL)
+    or raw (subencoding 0, the tile's CPIXELs row by row). The full 64x64
+    tiles are cut and tested all at once on whole pixels (one integer each),
+    which a tile-by-tile loop over bytes is several times slower at; only
+    the raw tiles' CPIXEL bytes are gathered, and the partial tiles at the
+    right and bottom edges are done one by one."""
+    h, w, b = px.shape
+    fh, fw = h // TILE, w // TILE
+    whole = np.ascontiguousarray(px).view({1: np.uint8, 2: np.uint16, 4: np.uint32}[b]).reshape(h, w)
+    full = np.ascontiguousarray(whole[:fh * TILE, :fw * TILE].reshape(fh, TILE, fw, TILE).transpose(0, 2, 1, 3))
+    solid = (full == full[:, :, :1, :1]).all(axis=(2, 3))
+    full_bytes = full.view(np.uint8).reshape(fh, fw, TILE, TILE, b)
+    for ty in range(-(-h // TILE)):
+        for tx in range(-(-w // TILE)):
+            if ty < fh and tx < fw:
+                tile, is_solid = full_bytes[ty, tx], solid[ty, tx]
+            else:
+                tile = px[ty * TILE:(ty + 1) * TILE, tx * TILE:(tx + 1) * TILE]
+                is_solid = (tile == tile[:1, :1]).all()
+            if is_solid:
+                yield b"\x01" + tile[0, 0, cpixel].tobytes()
+            else:
+                yield b"\x00"
+                yield np.ascontiguousarray(tile[:, :, cpixel])
+
+
 class ClientGone(Exception):
     pass
 
@@ -100,7 +160,8 @@ class RfbClient:
         self.server, self.sock = server, sock
         self.fmt = SERVER_FORMAT
         self.encodings: list[int] = [RAW]
-        self.zstream = zlib.compressobj(1)
+        self.zstream = zlib.compressobj(DEFAULT_ZLEVEL)
+        self.zstarted = False
         self.dirty: list[tuple[int, int, int, int]] = []
         self.request: tuple[bool, int, int, int, int] | None = None
         self.size = (0, 0)
@@ -150,6 +211,9 @@ class RfbClient:
         elif kind == 2:
             n = struct.unpack("!xH", self.recv(3))[0]
             self.encodings = list(struct.unpack(f"!{n}i", self.recv(4 * n)))
+            levels = [e - COMPRESS_LEVEL_0 for e in self.encodings if COMPRESS_LEVEL_0 <= e <= COMPRESS_LEVEL_0 + 9]
+            if levels and not self.zstarted:  # a zlib stream keeps the level it began with
+                self.zstream = zlib.compressobj(levels[0])
         elif kind == 3:
             incr, x, y, w, h = struct.unpack("!BHHHH", self.recv(9))
             with self.server.cond:
@@ -214,39 +278,30 @@ class RfbClient:
 
     # ---- encodings ----
     def send_update(self, resized: bool, size, rects) -> None:
-        parts = []
+        parts: list = []
         if resized and DESKTOP_SIZE in self.encodings:
             parts.append(struct.pack("!HHHHi", 0, 0, size[0], size[1], DESKTOP_SIZE))
+        nrects = len(parts) + len(rects)
         use_zrle = ZRLE in self.encodings and (self.encodings.index(ZRLE) < self.encodings.index(RAW)
                                                if RAW in self.encodings else True)
         for x, y, w, h, rgb in rects:
             px = self.fmt.encode(rgb)
             if use_zrle:
                 data = self.zrle(px)
-                parts.append(struct.pack("!HHHHiI", x, y, w, h, ZRLE, len(data)) + data)
+                parts += [struct.pack("!HHHHiI", x, y, w, h, ZRLE, len(data)), data]
             else:
-                parts.append(struct.pack("!HHHHi", x, y, w, h, RAW) + px.tobytes())
+                parts += [struct.pack("!HHHHi", x, y, w, h, RAW), px]
             self.server.stats["rects_zrle" if use_zrle else "rects_raw"] += 1
         # Counted before sending: a client may act on the update before this
         # thread runs again.
         self.updates_sent += 1
         self.server.stats["updates_sent"] += 1
-        self.sock.sendall(struct.pack("!BxH", 0, len(parts)) + b"".join(parts))
+        send_parts(self.sock, [struct.pack("!BxH", 0, nrects)] + parts)
 
     def zrle(self, px: np.ndarray) -> bytes:
-        cp = px[:, :, self.fmt.cpixel_bytes()]
-        h, w, _ = cp.shape
-        out = []
-        for ty in range(0, h, TILE):
-            for tx in range(0, w, TILE):
-                tile = cp[ty:ty + TILE, tx:tx + TILE]
-                first = tile[0, 0]
-                if (tile == first).all():
-                    out.append(b"\x01" + first.tobytes())  # solid
-                else:
-                    out.append(b"\x00" + np.ascontiguousarray(tile).tobytes())  # raw CPIXELs
-        z = self.zstream
-        return z.compress(b"".join(out)) + z.flush(zlib.Z_SYNC_FLUSH)
+        z, self.zstarted = self.zstream, True
+        return b"".join(z.compress(p) for p in zrle_tiles(px, self.fmt.cpixel_bytes())) + \
+            z.flush(zlib.Z_SYNC_FLUSH)
 
     # ---- the client's thread ----
     def run(self) -> None:

@@ -23,7 +23,7 @@ def run_guest(vm) -> int:
     from ..guest.xenbus import XenbusError
 
     kernel = getattr(vm, "kernel", None)
-    if kernel is None or vm.status != "ok":
+    if kernel is None or vm.status != "ok" or vm.paused:
         return 0
     from ..guest.xenfb import XenfbError
     from .framebuffers import turn

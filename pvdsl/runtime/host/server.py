@@ -81,15 +81,18 @@ class VM:
         self.memory, self.machine, self.boot_text, self.status = memory, machine, boot_text, status
         self.kernel = None  # the guest kernel (drivers, xenstore client), once booted
         self.crash_reason: str | None = None
+        self.paused = False  # xl pause: the guest kernel gets no turn
 
     def row(self) -> dict:
         d = self.machine.guest
         state = "-b----" if self.status == "ok" else "--c---"  # blocked (idle) / crashed (faulted)
+        if self.paused and self.status == "ok":
+            state = "--p---"
         if d.shutdown_reason is not None:
             state = "---s--"
         return {"name": self.name, "id": self.domid, "mem": d.tot_pages >> 8, "vcpus": len(d.vcpus),
                 "state": state, "target": self.target, "spec": self.spec, "status": self.status,
-                "tot_pages": d.tot_pages, "crash_reason": self.crash_reason}
+                "tot_pages": d.tot_pages, "crash_reason": self.crash_reason, "paused": self.paused}
 
 
 class Host:
@@ -297,6 +300,11 @@ class Host:
         except OSError as err:
             raise RequestError(f"cannot write {path}: {err.strerror}", "path") from None
 
+    def pause(self, req: dict, paused: bool) -> dict:
+        vm = self._vm(req)
+        vm.paused = paused
+        return {"name": vm.name, "paused": vm.paused, "state": vm.row()["state"]}
+
     def _free_domain(self, d) -> None:
         """xl destroy: out of xenstore, then Xen's domain_kill (domain_kill.py)."""
         self.xenstore.domain_destroyed(d.domid)
@@ -313,7 +321,8 @@ class Host:
         ops = {"ping": lambda r: {"pong": True, "pid": os.getpid()}, "info": lambda r: self.info(),
                "create": self.create, "list": lambda r: self.list(), "console": self.console,
                "destroy": self.destroy, "mem-set": self.mem_set, "mem-max": self.mem_max,
-               "fb-snapshot": self.fb_snapshot}
+               "fb-snapshot": self.fb_snapshot, "pause": lambda r: self.pause(r, True),
+               "unpause": lambda r: self.pause(r, False)}
         if op not in ops and op != "stop":
             raise RequestError(f"unknown op {op!r} (expected one of: {', '.join(sorted(ops))}, stop)", "op")
         return ops[op](req)

@@ -17,7 +17,7 @@ from vncsupport import vnc_connect
 from vncdotool import rfb as vrfb
 from vncdotool.client import RGB32, VNCDoToolClient, VNCDoToolFactory
 
-from pvdsl.runtime.devices.rfb import RfbServer
+from pvdsl.runtime.devices.rfb import PixelFormat, RfbServer, zrle_tiles
 from pvdsl.runtime.devices.snapshot import read_png
 
 
@@ -132,3 +132,44 @@ def test_malformed_client_is_dropped(junk):
             time.sleep(0.01)
     finally:
         srv.close()
+
+
+def reference_encode(fmt, rgb: np.ndarray) -> bytes:
+    """RFC 6143's pixel value, channel by channel, in the client's byte order."""
+    out = bytearray()
+    for r, g, b in rgb.reshape(-1, 3).tolist():
+        v = (r * fmt.red_max // 255) << fmt.red_shift | (g * fmt.green_max // 255) << fmt.green_shift | \
+            (b * fmt.blue_max // 255) << fmt.blue_shift
+        out += v.to_bytes(fmt.bpp // 8, "big" if fmt.big_endian else "little")
+    return bytes(out)
+
+
+@pytest.mark.parametrize("fmt", [
+    PixelFormat(32, 24, False, True, 255, 255, 255, 16, 8, 0),  # the server's
+    PixelFormat(32, 24, False, True, 255, 255, 255, 0, 8, 16),  # red in the low byte
+    PixelFormat(32, 24, True, True, 255, 255, 255, 16, 8, 0),  # big-endian
+    PixelFormat(32, 32, True, True, 255, 255, 255, 24, 16, 8),  # big-endian, red at the top
+    PixelFormat(16, 16, False, True, 31, 63, 31, 11, 5, 0),  # RGB565
+    PixelFormat(8, 8, False, True, 7, 7, 3, 5, 2, 0),  # RGB332
+])
+def test_pixel_formats_encode_as_the_rfc_says(fmt):
+    rgb = np.random.default_rng(3).integers(0, 256, (7, 9, 3), dtype=np.uint8)
+    assert fmt.encode(rgb).tobytes() == reference_encode(fmt, rgb)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (150, 200), (63, 130), (1, 1)])
+def test_zrle_tiles_are_in_order_with_solid_and_raw_tiles(shape):
+    h, w = shape
+    px = np.zeros((h, w, 4), dtype=np.uint8)
+    px[: h // 2, : w // 3, :3] = np.random.default_rng(4).integers(0, 256, (h // 2, w // 3, 3), dtype=np.uint8)
+    px[h // 2:, :, 1] = 77  # solid tiles below
+    expect = b""
+    for ty in range(0, h, 64):
+        for tx in range(0, w, 64):
+            tile = px[ty:ty + 64, tx:tx + 64, :3]
+            if (tile == tile[0, 0]).all():
+                expect += b"\x01" + tile[0, 0].tobytes()
+            else:
+                expect += b"\x00" + tile.tobytes()
+    got = b"".join(bytes(memoryview(p)) for p in zrle_tiles(px, slice(0, 3)))
+    assert got == expect

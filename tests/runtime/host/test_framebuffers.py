@@ -51,6 +51,10 @@ def still(img: np.ndarray) -> np.ndarray:
 
 
 
+def _state(sock: str, name: str) -> str:
+    return {r["name"]: r for r in request(sock, {"op": "list"})["domains"]}[name]["state"]
+
+
 def test_vnc_client_watches_the_guest_draw_and_the_snapshot_agrees(tmp_path, capsys):
     sock, port = str(tmp_path / "h.sock"), free_port()
     with served_host(sock, "512M", "--vnc", f"127.0.0.1:{port}", wait_for=str(tmp_path / "h-xenstore.sock")):
@@ -74,6 +78,20 @@ def test_vnc_client_watches_the_guest_draw_and_the_snapshot_agrees(tmp_path, cap
             snap = read_png(tmp_path / f"{name}.png")
             assert snap.shape == a.shape and np.array_equal(still(snap), still(b))
             assert len(np.unique(still(snap), axis=0)) > 4  # title text, swatches, background
+            # Paused, the guest draws nothing more: the viewer's screen and the
+            # snapshot are the same pixel for pixel; unpaused, it moves again.
+            assert main_host(["vm", "pause", name, "--socket", sock]) == 0
+            assert _state(sock, name) == "--p---"
+            time.sleep(0.1)  # an update the backend copied just before may still be on its way
+            client = vnc_connect(p)
+            try:
+                client.captureScreen(str(tmp_path / f"{name}-paused.png"))
+            finally:
+                client.disconnect()
+            assert main_host(["vm", "fb-snapshot", name, str(tmp_path / f"{name}-p.png"), "--socket", sock]) == 0
+            assert np.array_equal(read_png(tmp_path / f"{name}-paused.png"), read_png(tmp_path / f"{name}-p.png"))
+            assert main_host(["vm", "unpause", name, "--socket", sock]) == 0
+            assert _state(sock, name) == "-b----"
         rows = {r["name"]: r for r in request(sock, {"op": "list"})["domains"]}
         assert rows["web"]["fb"]["frames"] > 0 and rows["old"]["fb"]["backend_stats"]["updates"] > 0
 
