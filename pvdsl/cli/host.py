@@ -43,6 +43,8 @@ examples:
   pvdsl vm create examples/irq.pv --target x86_64-domu --memory 32M --name desk --fb 640x480
   pvdsl vm fb-snapshot desk desk.png   # its screen (with `host start --vnc`, also over VNC)
   pvdsl vm pause desk; pvdsl vm unpause desk
+  pvdsl vm save web web.save          # suspend, write, destroy (-c: keep it running)
+  pvdsl vm restore web.save           # a new domain, the guest resumes
   pvdsl vm destroy old
 
 A guest never goes below its balloon's floor (Linux's: 8M + half its memory
@@ -157,6 +159,26 @@ def add_host_parsers(subparsers) -> None:
         pp.add_argument("name", metavar="N", help="the domain's name or id")
         pp.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
         pp.set_defaults(func=cmd_vm_pause, op=verb)
+    sv = vs.add_parser("save", help="suspend a domain and write its state to FILE (xl save)",
+                       description="Like `xl save`: ask domain N to suspend (control/shutdown), write its "
+                                   "state as a migration stream v2 save file, then destroy it (or, with "
+                                   "--checkpoint, let it run on). Xen's verify-stream-v2 reads the file.")
+    sv.add_argument("name", metavar="N", help="the domain's name or id")
+    sv.add_argument("file", metavar="FILE")
+    sv.add_argument("--format", choices=("xl", "libxl", "libxc"), default="xl",
+                    help="xl: xl's save file with the domain's configuration (default; `vm restore` needs it); "
+                         "libxl / libxc: the bare streams")
+    sv.add_argument("-c", "--checkpoint", action="store_true", help="leave the domain running after saving")
+    sv.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+    sv.set_defaults(func=cmd_vm_save)
+    rs = vs.add_parser("restore", help="create a domain from a save file (xl restore)",
+                       description="Like `xl restore`: check the whole file, build a domain from the "
+                                   "configuration it carries (new machine frames), put the saved state "
+                                   "into it and resume the guest.")
+    rs.add_argument("file", metavar="FILE")
+    rs.add_argument("--name", help="the new domain's name (default: the saved one)")
+    rs.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+    rs.set_defaults(func=cmd_vm_restore)
     de = vs.add_parser("destroy", help="destroy a domain and give its memory back to the host",
                        description="Destroy domain N: close its event channels, free its frames.")
     de.add_argument("name", metavar="N")
@@ -351,6 +373,28 @@ def cmd_vm_pause(args) -> int:
     if resp is None:
         return 1
     print(f"{resp['name']}: {'paused' if resp['paused'] else 'running'}")
+    return 0
+
+
+def cmd_vm_save(args) -> int:
+    resp = _call(args, {"op": "save", "name": args.name, "path": str(Path(args.file).resolve()),
+                        "format": args.format, "checkpoint": args.checkpoint}, "vm save")
+    if resp is None:
+        return 1
+    then = f"resumed ({resp['resumed']})" if "resumed" in resp else "destroyed"
+    print(f"{resp['name']}: {resp['pages']} pages, {resp['bytes']} bytes written to {resp['path']} "
+          f"({resp['format']}); {then}")
+    return 0
+
+
+def cmd_vm_restore(args) -> int:
+    req = {"op": "restore", "path": str(Path(args.file).resolve())}
+    if args.name:
+        req["name"] = args.name
+    resp = _call(args, req, "vm restore")
+    if resp is None:
+        return 1
+    print(f"restored {resp['name']} (id {resp['id']}): {resp['pages']} pages, {resp['vcpus']} vCPU(s), running")
     return 0
 
 

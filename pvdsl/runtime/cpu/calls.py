@@ -67,6 +67,9 @@ class CallResult:
     abi_violations: list[str] = field(default_factory=list)
     patched: bool = False
     elapsed: float = 0.0
+    # Set when the hook suspended the domain (SHUTDOWN_suspend): the vCPU's
+    # state inside the hypercall, for `HookCaller.resume`.
+    suspended: dict[str, int] | None = None
 
     @property
     def ok(self) -> bool:
@@ -113,13 +116,30 @@ class HookCaller:
         entry, until = (h.patched_site, h.patched_end) if use_patch else (h.site, h.site_end)
         res = self.cpu.run(entry, until, values, budget if budget is not None else self.budget,
                            self.timeout if timeout is None else timeout, label=name)
+        return self._result(name, h, res, values, use_patch)
+
+    def resume(self, name: str, state: dict[str, int], budget: int | None = None,
+               timeout: float | None = None) -> CallResult:
+        """Go on with a call of hook `name` that suspended the domain, from
+        the state its vCPU stopped in (CallResult.suspended, or the one a
+        restore put back), to the hook's return."""
+        h: HookInfo = self.backend.hook(name)
+        rt = self.cpu.rt
+        regs = {r: state[r] for r in self.names}
+        res = self.cpu.run(state[rt.pc], h.site_end, regs, budget if budget is not None else self.budget,
+                           self.timeout if timeout is None else timeout, label=name)
+        return self._result(name, h, res, None, False)
+
+    def _result(self, name: str, h: HookInfo, res, values: list[int] | None, use_patch: bool) -> CallResult:
         out = CallResult(name, 0, res.registers, res.fault, res.instructions, res.hypercalls, patched=use_patch,
-                         elapsed=res.elapsed)
+                         elapsed=res.elapsed, suspended=res.suspended)
+        if res.suspended is not None:
+            return out
         if res.fault is None:
             out.value = result_of(self.arch, h.ret_size, res.registers)
             after = res.registers
-            for r in self._kept(h, use_patch):
-                want = values[index[r]] & 0xFFFFFFFFFFFFFFFF
+            for r in self._kept(h, use_patch) if values is not None else ():
+                want = values[self.index[r]] & 0xFFFFFFFFFFFFFFFF
                 if after[r] != want:
                     out.abi_violations.append(f"{r} changed: {want:#x} -> {after[r]:#x}")
         return out

@@ -59,7 +59,8 @@ SEGMENTS = {"cs": X.UC_X86_REG_CS, "ss": X.UC_X86_REG_SS, "ds": X.UC_X86_REG_DS,
 
 
 class RunResult:
-    __slots__ = ("registers", "fault", "instructions", "hypercalls", "halts", "elapsed", "exceptions", "upcalls")
+    __slots__ = ("registers", "fault", "instructions", "hypercalls", "halts", "elapsed", "exceptions", "upcalls",
+                 "suspended")
 
     def __init__(self):
         self.registers: dict[str, int] = {}
@@ -70,6 +71,11 @@ class RunResult:
         self.elapsed = 0.0
         self.exceptions: list[tuple[int, int]] = []  # (vector, guest address) bounced into guest handlers
         self.upcalls = 0  # event upcalls bounced into the guest's event callback
+        # The guest suspended itself (SCHEDOP_shutdown, SHUTDOWN_suspend): Xen
+        # deschedules the vCPU inside the hypercall, its result (0) already in
+        # eax/rax. This is the state it stopped in (guest_state), from which
+        # `run` may go on later, in this domain or a restored one.
+        self.suspended: dict[str, int] | None = None
 
 
 class EmulatedCpu:
@@ -295,6 +301,7 @@ class EmulatedCpu:
                    extra: dict[str, int]) -> None:
         try:
             args = [vals[r] for r in arg_regs]
+            suspends = self.d.suspend_count
             rc = self.hv.hypercall(self.v, nr, args)
             if self._hypercalls is not None:
                 info = self.d.abi.by_number.get(nr)
@@ -311,6 +318,12 @@ class EmulatedCpu:
                 for r in arg_regs[:self.hv.hypercall_arg_count(self.d, nr)]:
                     out[r] = poison
             self._reg_writer.write(out)
+            if self.d.suspend_count != suspends:
+                # SHUTDOWN_suspend: Xen deschedules this vCPU inside the
+                # hypercall; the toolstack saves it here.
+                self._suspended = True
+                self.uc.emu_stop()
+                return
             if self.v.callbacks and traps.events_due():  # Xen's test_all_events on the way back
                 self._xen_work = True
                 self.uc.emu_stop()
@@ -406,6 +419,7 @@ class EmulatedCpu:
         res = RunResult()
         self._pages.clear()  # the guest may have changed its page tables since the last run
         self._fault, self._hook_error = None, None
+        self._suspended = False
         self._executed = 0
         self._hypercalls = res.hypercalls if hypercalls else None
         traps = self.traps
@@ -433,6 +447,9 @@ class EmulatedCpu:
                     self._hook_error = uc._hook_exception
                 res.registers = self.regs.read()
                 pc = res.registers[self.rt.pc]
+                if self._suspended:
+                    res.suspended = self.guest_state()
+                    break
                 if not self.native:
                     if (status or self._fault is not None or self._xen_work) and self._hook_error is None:
                         spent = self._executed if self.count_instructions else entries
@@ -479,7 +496,7 @@ class EmulatedCpu:
             res.exceptions, res.upcalls = list(traps.taken), traps.upcalls
             if traps.crash is not None:
                 self._fault = ("crash",)
-        if pc != until or status or self._fault or self._hook_error:
+        if res.suspended is None and (pc != until or status or self._fault or self._hook_error):
             res.fault = self._describe(label, pc, UcError(status) if status else None, fired, budget)
             self._reset_after_fault()
         self._hypercalls = None

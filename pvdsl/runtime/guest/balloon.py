@@ -98,6 +98,13 @@ class Balloon:
                 self.k.xenbus.write(f"data/balloon/{key}", str(s[key]))
                 self._published[key] = s[key]
 
+    def resumed(self) -> None:
+        """In a new domain: what data/balloon says is the new domain's to
+        write (its nodes are the toolstack's fresh ones); the work runs once,
+        toward the target the driver kept."""
+        self._published.clear()
+        self.due = self.k.clock()
+
     # ---- the workqueue ----
     def run_due(self, now: float) -> int:
         if self.due is None or now < self.due:

@@ -92,6 +92,10 @@ class GuestKernel:
 
         self.xenbus = XenbusClient(self, self.load_driver(DRIVERS / "xenbus.pv"))
         self.balloon = None
+        self.suspend = None
+        # Frontends and the like: freeze() before a suspend, thaw() after a
+        # cancelled one, restore() in a new domain (Linux's dev_pm_ops).
+        self.devices: list = []
 
     # ---- what drivers use ----
     def load_driver(self, spec: str | Path, backend: str | None = None) -> Driver:
@@ -139,20 +143,65 @@ class GuestKernel:
             self.balloon = Balloon(self)
         return self.balloon
 
+    def start_suspend(self):
+        from .suspend import Suspend
+
+        if self.suspend is None:
+            self.suspend = Suspend(self)
+        return self.suspend
+
+    def frozen(self) -> bool:
+        """Suspended: vCPU 0 is inside its suspend hypercall, its stack holds
+        that call's frames, and no other guest code may run until it resumes."""
+        return self.suspend is not None and self.suspend.suspended
+
+    def quiesce(self) -> None:
+        """dpm_suspend_start: every device frozen before the domain suspends."""
+        for dev in self.devices:
+            dev.freeze()
+
+    def resumed(self, new_domain: bool) -> None:
+        """After the suspend hypercall returned: in a new domain no channel
+        of the old one exists (xen_irq_resume), xenstore comes back with its
+        watches (xs_resume), then the devices (dpm_resume_end(PMSG_RESTORE));
+        after a cancelled suspend they only thaw."""
+        if new_domain:
+            self.handlers.clear()
+            self.xenbus.resume()
+            if self.balloon is not None:
+                self.balloon.resumed()
+            for dev in self.devices:
+                dev.restore()
+        else:
+            for dev in self.devices:
+                dev.thaw()
+
+    def unmask(self, port: int) -> None:
+        """unmask_evtchn: clear the port's mask bit in shared_info; a pending
+        event is then delivered by the next poll."""
+        d = self.domain
+        bits = 8 * d.rt.word
+        word, bit = divmod(port, bits)
+        f = d.abi.field("shared_info", f"evtchn_mask[{word}]")
+        at = (d.shared_info_mfn << PAGE_SHIFT) + f.offset
+        self.hv.mem.set_uint(at, f.size, self.hv.mem.uint(at, f.size) & ~(1 << bit))
+
     def poll(self) -> int:
         """One pass of the kernel's event loop: the pending event channels
         (the store port first: replies and watch events), watch callbacks,
         then due delayed work. The number of things handled."""
+        if self.frozen():
+            return 0
         ports = self.machine.deliver_events()
         done = 0
         if self.xenbus.port in ports or self.xenbus.events:
             done += self.xenbus.dispatch()
         for port in ports:
             handler = self.handlers.get(port)
-            if handler is not None:
+            if handler is not None and not self.frozen():
                 handler()
                 done += 1
-        if self.balloon is not None:
+        if self.balloon is not None and not self.frozen():
             done += self.balloon.run_due(self.clock())
         return done
 

@@ -190,12 +190,24 @@ class XenbusClient:
         path, _cb = self.watches.pop(token)
         self.request("XS_UNWATCH", self._path(path), token)
 
+    def resume(self) -> None:
+        """xs_resume in a new domain: its store channel (start_info's, which
+        the toolstack set), nothing half-read, every watch registered again
+        (xenstored sends each its first event)."""
+        self.port = self.k.start_info("store_evtchn")
+        self.k.unmask(self.port)
+        self._inbox = bytearray()
+        self._replies.clear()
+        self.events.clear()
+        for token, (path, _cb) in list(self.watches.items()):
+            self.request("XS_WATCH", self._path(path), token)
+
     def dispatch(self) -> int:
         """Read what the ring holds and run the callbacks of the watch events
         queued so far (xenwatch_thread); the number of events handled."""
         self._pull()
         done = 0
-        while self.events:
+        while self.events and not self.k.frozen():
             ev = self.events.popleft()
             entry = self.watches.get(ev.token)
             if entry is not None:

@@ -104,6 +104,24 @@ def detach(vm) -> None:
         vm.display = None
 
 
+def reconnect(host, vm) -> None:
+    """After a restore: what libxl's device add does for the new domain (a
+    vfb device, dom0's backend waiting for the frontend), the VNC server
+    moved to it; the guest's frontend reconnects when it resumes."""
+    disp = getattr(vm, "display", None)
+    if disp is None:
+        return
+    disp.backend.disconnect()
+    d = vm.machine.guest
+    add_vfb_device(host.xenstore, d.domid)
+    disp.backend = VfbBackend(host.hv, host.xenstore, d.domid)
+    disp.backend.start()
+    if disp.vnc is not None:
+        addr = disp.vnc.address
+        disp.vnc.close()
+        disp.vnc = RfbServer(disp.backend, addr[0], addr[1], name=disp.vnc.name)
+
+
 def turn(vm) -> int:
     disp = getattr(vm, "display", None)
     return disp.turn() if disp is not None else 0

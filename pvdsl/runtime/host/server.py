@@ -82,6 +82,7 @@ class VM:
         self.kernel = None  # the guest kernel (drivers, xenstore client), once booted
         self.crash_reason: str | None = None
         self.paused = False  # xl pause: the guest kernel gets no turn
+        self.config: dict = {}  # what `vm create` was given: a save file carries it
 
     def row(self) -> dict:
         d = self.machine.guest
@@ -195,6 +196,7 @@ class Host:
         try:
             kernel = GuestKernel(machine)
             kernel.start_balloon()
+            kernel.start_suspend()
         except (XenbusError, BalloonError, LoadError, RuntimeSetupError) as err:
             self._free_domain(guest)
             raise RequestError(f"the guest kernel of {name} did not start: {err}", "spec") from None
@@ -214,6 +216,8 @@ class Host:
         vm = VM(name, domid, tname, spec, memory, machine, boot, status)
         vm.kernel = kernel
         vm.display = display if fb is not None else None
+        vm.config = {"spec": str(Path(spec).resolve()), "target": tname, "memory": memory, "vcpus": vcpus, "fb": fb,
+                     "include": include or None, "backend": backend}
         self.vms[name] = vm
         return {"vm": vm.row(), "status": status, "frames_used": free_before - self.hv.mem.free_frames,
                 "free_frames": self.hv.mem.free_frames, "fb": vm.display.row() if vm.display else None}
@@ -305,6 +309,32 @@ class Host:
         vm.paused = paused
         return {"name": vm.name, "paused": vm.paused, "state": vm.row()["state"]}
 
+    def save(self, req: dict) -> dict:
+        from .savefile import SaveFileError, save
+
+        vm = self._vm(req)
+        path = _field(req, "path", str)
+        if not os.path.isabs(path):
+            raise RequestError(f"path must be absolute (the host runs elsewhere): {path}", "path")
+        try:
+            return save(self, vm, path, _field(req, "format", str, "xl"), bool(req.get("checkpoint")))
+        except SaveFileError as err:
+            raise RequestError(str(err), err.field) from None
+
+    def restore(self, req: dict) -> dict:
+        from .savefile import SaveFileError, restore
+
+        path = _field(req, "path", str)
+        if not os.path.isabs(path):
+            raise RequestError(f"path must be absolute (the host runs elsewhere): {path}", "path")
+        name = req.get("name")
+        if name is not None and not isinstance(name, str):
+            raise RequestError("name must be a string", "name")
+        try:
+            return restore(self, path, name)
+        except SaveFileError as err:
+            raise RequestError(str(err), err.field) from None
+
     def _free_domain(self, d) -> None:
         """xl destroy: out of xenstore, then Xen's domain_kill (domain_kill.py)."""
         self.xenstore.domain_destroyed(d.domid)
@@ -322,7 +352,7 @@ class Host:
                "create": self.create, "list": lambda r: self.list(), "console": self.console,
                "destroy": self.destroy, "mem-set": self.mem_set, "mem-max": self.mem_max,
                "fb-snapshot": self.fb_snapshot, "pause": lambda r: self.pause(r, True),
-               "unpause": lambda r: self.pause(r, False)}
+               "unpause": lambda r: self.pause(r, False), "save": self.save, "restore": self.restore}
         if op not in ops and op != "stop":
             raise RequestError(f"unknown op {op!r} (expected one of: {', '.join(sorted(ops))}, stop)", "op")
         return ops[op](req)

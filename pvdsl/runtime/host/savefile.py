@@ -1,0 +1,179 @@
+"""`vm save` and `vm restore` on the long-lived host, as xl does them.
+
+Save: the toolstack writes `suspend` to the guest's control/shutdown and
+waits (turns of the guest kernel) for the guest to acknowledge and suspend
+itself through its driver; the domain is paused, its state captured
+(saverestore.py) and written to a temporary file beside FILE, renamed over
+FILE once complete. Then, like `xl save`, the domain is destroyed, or with
+`--checkpoint` (xl save -c) it resumes where it was: its suspend hypercall
+returns 1, as after xc_domain_resume's fast path.
+
+Restore: the file is read and checked whole before anything is built
+(every record; a bad one is named with its byte offset); the domain is
+built from the configuration the file carries (the same layout, new
+machine frames), the saved state put into it, xenstored told of it afresh
+(its watches and half-read messages gone, as for a new domain), and the
+guest resumes from its suspend hypercall with 0. A failure at any point
+destroys what was built: no domain, frame or xenstore node stays behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+SUSPEND_TURNS = 64  # guest kernel turns the toolstack waits for the guest to suspend (libxl: a timeout)
+CONFIG_KEYS = ("spec", "target", "memory", "vcpus", "fb", "include", "backend")
+
+
+class SaveFileError(Exception):
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def suspend_guest(host, vm) -> dict[str, int]:
+    """libxl__domain_suspend via xenstore; vCPU 0's state inside its
+    suspend hypercall. The domain is paused afterwards."""
+    from ..guest.suspend import SuspendError
+    from .guests import run_guest
+
+    k = vm.kernel
+    if k is None or k.suspend is None:
+        raise SaveFileError(f"domain '{vm.name}' has no suspend driver", "name")
+    if vm.status != "ok":
+        raise SaveFileError(f"domain '{vm.name}' is {vm.status}: it cannot suspend", "name")
+    home = f"/local/domain/{vm.domid}"
+    host.xenstore.write(f"{home}/control/shutdown", "suspend")
+    was_paused, vm.paused = vm.paused, False
+    try:
+        for _ in range(SUSPEND_TURNS):
+            try:
+                k.poll()
+            except SuspendError as err:
+                raise SaveFileError(f"domain '{vm.name}' failed to suspend: {err}", "name") from None
+            if k.suspend.suspended:
+                break
+        else:
+            run_guest(vm)
+    finally:
+        vm.paused = was_paused
+    d = vm.machine.guest
+    if not k.suspend.suspended or d.shutdown_reason != d.abi.c("SHUTDOWN_suspend"):
+        host.xenstore.write(f"{home}/control/shutdown", "")
+        raise SaveFileError(f"domain '{vm.name}' did not suspend (control/shutdown not acknowledged)", "name")
+    vm.paused = True
+    return k.suspend.state
+
+
+def config_of(host, vm) -> dict:
+    """The domain's configuration as libxl keeps it updated: what `vm
+    create` was given, and the memory target of now (mem-set)."""
+    target = host.xenstore.read(f"/local/domain/{vm.domid}/memory/target").decode()
+    return {key: vm.config[key] for key in CONFIG_KEYS if vm.config.get(key) is not None} | {
+        "name": vm.name, "target_kib": int(target) if target.isdigit() else vm.config["memory"] >> 10}
+
+
+def save(host, vm, path: str, fmt: str = "xl", checkpoint: bool = False) -> dict:
+    from ..migration.savefile import write_save_file
+    from .saverestore import SaveRestoreError, capture, suspend_record_in_register
+
+    if fmt not in ("xl", "libxl", "libxc"):
+        raise SaveFileError(f"format '{fmt}': expected xl, libxl or libxc", "format")
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise SaveFileError(f"cannot write {path}: no directory {directory}", "path")
+    state = suspend_guest(host, vm)
+    try:
+        image = capture(vm, state)
+    except SaveRestoreError as err:
+        _resume_in_place(vm, state)
+        raise SaveFileError(f"cannot save '{vm.name}': {err}", err.field) from None
+    config = json.dumps(config_of(host, vm), sort_keys=True).encode()
+    fd, tmp = tempfile.mkstemp(prefix=".pvdsl-save-", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write_save_file(f, image, config if fmt == "xl" else b"", fmt)
+        os.replace(tmp, path)
+    except OSError as err:
+        os.unlink(tmp)
+        _resume_in_place(vm, state)
+        raise SaveFileError(f"cannot write {path}: {err.strerror}", "path") from None
+    pages = sum(1 for p in image.pages if p.data)
+    out = {"name": vm.name, "path": path, "format": fmt, "pages": pages, "bytes": os.path.getsize(path),
+           "vcpus": len(image.vcpus), "width": image.width,
+           "suspend_record": "register" if suspend_record_in_register(vm.machine.guest, state) else "layout"}
+    if checkpoint:
+        out["resumed"] = _resume_in_place(vm, state)
+    else:
+        host.destroy({"name": vm.name})
+        out["destroyed"] = True
+    return out
+
+
+def _resume_in_place(vm, state: dict[str, int]) -> int:
+    """xc_domain_resume(fast): the suspend hypercall returns 1 in the same
+    domain; its shutdown is cleared and it runs again."""
+    d = vm.machine.guest
+    d.shutdown_reason = None
+    vm.paused = False
+    return vm.kernel.suspend.resume({**state, "rax" if d.rt.word == 8 else "eax": 1})
+
+
+def restore(host, path: str, name: str | None = None) -> dict:
+    from ..migration.errors import StreamError
+    from ..migration.savefile import read_save_file
+    from ..errors import RuntimeSetupError
+    from ..guest.suspend import SuspendError
+    from ..guest.xenbus import XenbusError
+    from ..guest.xenfb import XenfbError
+    from .saverestore import SaveRestoreError, apply
+
+    try:
+        with open(path, "rb") as f:
+            image, config_raw, fmt = read_save_file(f)
+    except OSError as err:
+        raise SaveFileError(f"cannot read {path}: {err.strerror}", "path") from None
+    except StreamError as err:
+        raise SaveFileError(f"{path}: {err}", "stream") from None
+    try:
+        config = json.loads(config_raw.decode()) if config_raw else None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SaveFileError(f"{path}: the domain configuration is not JSON: {err}", "config") from None
+    if not isinstance(config, dict) or not all(k in config for k in ("spec", "target", "memory", "name")):
+        raise SaveFileError(f"{path}: no domain configuration (spec, target, memory, name) in the file "
+                            f"(a bare libxc stream cannot be restored without one)", "config")
+    req = {"op": "create", **{k: config[k] for k in CONFIG_KEYS if k in config}, "name": name or config["name"]}
+    out = host.create(req)
+    vm = host.vms[req["name"]]
+    vm.paused = True
+    try:
+        state = apply(host.hv, vm.machine.guest, image)
+        d = vm.machine.guest
+        store_mfn = d.p2m[d.kernel.store_pfn]
+        host.xenstore.daemon.introduce(d.domid, store_mfn, vm.kernel.start_info("store_evtchn"))
+        from .framebuffers import reconnect
+
+        reconnect(host, vm)
+        target = config.get("target_kib")
+        if isinstance(target, int) and target != config["memory"] >> 10:
+            from .memory import MemoryError_, mem_set
+
+            try:
+                mem_set(host, vm, target)  # as libxl__build_pre writes the saved target
+            except MemoryError_ as err:
+                raise SaveRestoreError(f"the saved memory target: {err}", err.field) from None
+        value = vm.kernel.suspend.resume(state)
+        if value != 0:
+            raise SaveRestoreError(f"the guest's suspend hypercall returned {value}, not 0, in the new domain")
+    except (SaveRestoreError, SuspendError, XenbusError, XenfbError, RuntimeSetupError) as err:
+        host.destroy({"name": vm.name})
+        field = getattr(err, "field", None)
+        raise SaveFileError(f"cannot restore {path}: {err}", field) from None
+    vm.paused = False
+    from .guests import run_guest
+
+    run_guest(vm)  # its first turn in the new domain: watch events, the balloon's work
+    return {"name": vm.name, "id": vm.domid, "format": fmt, "pages": sum(1 for p in image.pages if p.data),
+            "vcpus": len(image.vcpus), "boot": out.get("status")}
