@@ -181,12 +181,13 @@ class StreamReader:
             self.after_end(src)
         return Record(name, at, value)
 
-    def _body(self, length: int, fail: _Fail, exact: int | None = None, lo: int = 0, hi: int = L.REC_LENGTH_MAX,
-              unit: int = 1) -> bytes:
+    def _body(self, length: int, fail: _Fail, exact: int | None = None, unit: int = 0) -> bytes:
+        """The body of a record of `exact` bytes, or of a whole non-zero
+        number of `unit`-byte entries."""
         if exact is not None and length != exact:
             fail(f"length {length:#x}, not {exact:#x}", 4)
-        if not lo <= length <= hi or length % unit:
-            fail(f"length {length:#x} outside {lo:#x}..{hi:#x}" + (f" or not a multiple of {unit}" if unit > 1 else ""), 4)
+        if unit and (not length or length % unit):
+            fail(f"length {length:#x}, not a whole non-zero number of {unit}-byte entries", 4)
         return self.src.take(length, fail.name, fail.at)
 
     def _end(self, length, fail):
@@ -206,22 +207,21 @@ class StreamReader:
         return self.layout
 
     def _x86_cpuid_policy(self, length, fail):
-        return self._body(length, fail, lo=1, unit=L.CPUID_LEAF_SIZE)
+        return self._body(length, fail, unit=L.CPUID_LEAF_SIZE)
 
     def _x86_msr_policy(self, length, fail):
-        return self._body(length, fail, lo=1, unit=L.MSR_ENTRY_SIZE)
+        return self._body(length, fail, unit=L.MSR_ENTRY_SIZE)
 
     def _x86_pv_p2m_frames(self, length, fail):
-        hdr = self.src.take(L.P2M_FRAMES_HDR.size, fail.name, fail.at) if length >= L.P2M_FRAMES_HDR.size else b""
-        if not hdr:
+        if length < L.P2M_FRAMES_HDR.size:
             fail(f"length {length:#x}, less than its {L.P2M_FRAMES_HDR.size}-byte header", 4)
-        start, end = L.P2M_FRAMES_HDR.unpack(hdr)
+        start, end = L.P2M_FRAMES_HDR.unpack(self.src.take(L.P2M_FRAMES_HDR.size, fail.name, fail.at))
         if start:
             fail(f"start pfn {start:#x}: a stream sends the whole p2m, from pfn 0", 8)
         want = L.P2M_FRAMES_HDR.size + 8 * (end // self.layout.pfns_per_frame + 1)
         if length != want:
             fail(f"length {length:#x}, but the frames of pfns 0..{end:#x} take {want:#x}", 4)
-        frames = np.frombuffer(self.src.take(length - len(hdr), fail.name, fail.at), dtype="<u8")
+        frames = np.frombuffer(self.src.take(length - L.P2M_FRAMES_HDR.size, fail.name, fail.at), dtype="<u8")
         beyond = np.flatnonzero(frames > np.uint64(end))
         if len(beyond):
             i = int(beyond[0])

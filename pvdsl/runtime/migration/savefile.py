@@ -99,6 +99,8 @@ def read_xl_header(src: Source) -> XlHeader:
            or mandatory & ~L.XL_MANDATORY_FLAGS and (36, f"unknown mandatory flags {mandatory & ~L.XL_MANDATORY_FLAGS:#x}")
            or not mandatory & L.XL_FLAG_STREAMV2 and (36, "no STREAMv2 flag: a legacy stream follows, which is not read")
            or optional and (40, f"unknown optional flags {optional:#x}"))
+    if not bad and opt_len > L.REC_LENGTH_MAX:  # xl has no cap; a config is some KiB
+        bad = (44, f"optional data length {opt_len:#x} beyond {L.REC_LENGTH_MAX:#x}")
     if bad:
         raise StreamError(bad[1], "xl header", at + bad[0])
     data = src.take(opt_len, "xl header", at)
