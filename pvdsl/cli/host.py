@@ -45,6 +45,7 @@ examples:
   pvdsl vm pause desk; pvdsl vm unpause desk
   pvdsl vm save web web.save          # suspend, write, destroy (-c: keep it running)
   pvdsl vm restore web.save           # a new domain, the guest resumes
+  pvdsl vm migrate web 127.0.0.1:8002 # live, to a host started with --listen 127.0.0.1:8002
   pvdsl vm destroy old
 
 A guest never goes below its balloon's floor (Linux's: 8M + half its memory
@@ -88,6 +89,9 @@ def add_host_parsers(subparsers) -> None:
     start.add_argument("--vnc", metavar="ADDR:PORT",
                        help="serve each framebuffer (vm create --fb) over VNC: the first on PORT, the next on "
                             "PORT+1 ... (e.g. 127.0.0.1:5900)")
+    start.add_argument("--listen", metavar="ADDR:PORT",
+                       help="receive live migrations (`vm migrate N ADDR:PORT` on another host) on this TCP "
+                            "address, as `xl migrate-receive` does (e.g. 127.0.0.1:8002)")
     start.add_argument("--background", action="store_true",
                        help="detach as a daemon; return once it accepts connections, printing its pid")
     start.add_argument("--log", metavar="FILE",
@@ -171,6 +175,17 @@ def add_host_parsers(subparsers) -> None:
     sv.add_argument("-c", "--checkpoint", action="store_true", help="leave the domain running after saving")
     sv.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
     sv.set_defaults(func=cmd_vm_save)
+    mg = vs.add_parser("migrate", help="move a running domain to another host, live (xl migrate)",
+                       description="Like `xl migrate`: send domain N to the host listening at HOST:PORT "
+                                   "(`pvdsl host start --listen HOST:PORT`) while it runs: every page, then "
+                                   "the pages it dirtied meanwhile, round after round, until fewer than 50 "
+                                   "are dirty or after 5 rounds; then it is suspended, the rest sent, and it "
+                                   "resumes there. On failure it resumes here.")
+    mg.add_argument("name", metavar="N", help="the domain's name or id")
+    mg.add_argument("to", metavar="HOST:PORT")
+    mg.add_argument("--json", action="store_true", help="print the report (rounds, pages, bytes, downtime) as JSON")
+    mg.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
+    mg.set_defaults(func=cmd_vm_migrate)
     rs = vs.add_parser("restore", help="create a domain from a save file (xl restore)",
                        description="Like `xl restore`: check the whole file, build a domain from the "
                                    "configuration it carries (new machine frames), put the saved state "
@@ -187,12 +202,12 @@ def add_host_parsers(subparsers) -> None:
         p.add_argument("--socket", metavar="PATH", help=SOCKET_HELP)
 
 
-def _call(args, req: dict, who: str):
+def _call(args, req: dict, who: str, progress=None):
     from ..runtime.host.server import HostUnavailable, request
 
     path = _socket(args)
     try:
-        resp = request(path, req)
+        resp = request(path, req, timeout=600.0 if progress is not None else 120.0, progress=progress)
     except HostUnavailable as err:
         print(f"pvdsl {who}: error: {err}", file=sys.stderr)
         return None
@@ -245,7 +260,16 @@ def cmd_host_start(args) -> int:
             except FbConfigError as err:
                 print(f"pvdsl host start: error: {err}", file=log)
                 return 2
-        return serve(_socket(args), host, log=log, xenstore_path=args.xenstore_socket)
+        listen = None
+        if args.listen:
+            from ..runtime.host.migrate import MigrationError, parse_addr
+
+            try:
+                listen = parse_addr(args.listen)
+            except MigrationError as err:
+                print(f"pvdsl host start: error: --listen {err}", file=log)
+                return 2
+        return serve(_socket(args), host, log=log, xenstore_path=args.xenstore_socket, listen=listen)
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -376,9 +400,55 @@ def cmd_vm_pause(args) -> int:
     return 0
 
 
+class _Progress:
+    """A progress bar (pages done / total) on a terminal, nothing elsewhere."""
+
+    def __init__(self, what: str):
+        self.what, self.bar = what, None
+
+    def __call__(self, event: str, n: int) -> None:
+        if event == "total":
+            if sys.stderr.isatty():
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=n, unit="page", desc=self.what, leave=False, file=sys.stderr)
+        elif self.bar is not None:
+            if self.bar.n + n > self.bar.total:  # a later round of a live migration
+                self.bar.total = self.bar.n + n
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _call_with_progress(args, req: dict, who: str, what: str):
+    bar = _Progress(what)
+    try:
+        return _call(args, req, who, progress=bar)
+    finally:
+        bar.close()
+
+
+def cmd_vm_migrate(args) -> int:
+    resp = _call_with_progress(args, {"op": "migrate", "name": args.name, "to": args.to}, "vm migrate",
+                               f"migrating {args.name}")
+    if resp is None:
+        return 1
+    if args.json:
+        print(json.dumps({k: v for k, v in resp.items() if k != "ok"}, indent=2))
+        return 0
+    print(f"{resp['name']}: migrated to {resp['to']} as domain {resp['remote'].get('id')} in "
+          f"{resp['seconds']:.2f} s, {resp['rounds']} rounds (pages: "
+          f"{', '.join(str(n) for n in resp['pages_per_round'])}), {resp['bytes']} bytes "
+          f"({resp['mib_per_s']:.0f} MiB/s), downtime {1e3 * resp['downtime_s']:.0f} ms")
+    return 0
+
+
 def cmd_vm_save(args) -> int:
-    resp = _call(args, {"op": "save", "name": args.name, "path": str(Path(args.file).resolve()),
-                        "format": args.format, "checkpoint": args.checkpoint}, "vm save")
+    resp = _call_with_progress(args, {"op": "save", "name": args.name, "path": str(Path(args.file).resolve()),
+                                      "format": args.format, "checkpoint": args.checkpoint}, "vm save",
+                               f"saving {args.name}")
     if resp is None:
         return 1
     then = f"resumed ({resp['resumed']})" if "resumed" in resp else "destroyed"
@@ -391,7 +461,7 @@ def cmd_vm_restore(args) -> int:
     req = {"op": "restore", "path": str(Path(args.file).resolve())}
     if args.name:
         req["name"] = args.name
-    resp = _call(args, req, "vm restore")
+    resp = _call_with_progress(args, req, "vm restore", "restoring")
     if resp is None:
         return 1
     print(f"restored {resp['name']} (id {resp['id']}): {resp['pages']} pages, {resp['vcpus']} vCPU(s), running")

@@ -45,6 +45,8 @@ def _daemon_argv(args, socket_path: str) -> list[str]:
         argv += ["--xenstore-socket", os.path.abspath(args.xenstore_socket)]
     if getattr(args, "vnc", None):
         argv += ["--vnc", args.vnc]
+    if getattr(args, "listen", None):
+        argv += ["--listen", args.listen]
     return argv
 
 

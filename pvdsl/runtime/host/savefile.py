@@ -75,7 +75,7 @@ def config_of(host, vm) -> dict:
         "name": vm.name, "target_kib": int(target) if target.isdigit() else vm.config["memory"] >> 10}
 
 
-def save(host, vm, path: str, fmt: str = "xl", checkpoint: bool = False) -> dict:
+def save(host, vm, path: str, fmt: str = "xl", checkpoint: bool = False, progress=None) -> dict:
     from ..migration.savefile import write_save_file
     from .saverestore import SaveRestoreError, capture, suspend_record_in_register
 
@@ -94,7 +94,10 @@ def save(host, vm, path: str, fmt: str = "xl", checkpoint: bool = False) -> dict
     fd, tmp = tempfile.mkstemp(prefix=".pvdsl-save-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
-            write_save_file(f, image, config if fmt == "xl" else b"", fmt)
+            if progress is None:
+                write_save_file(f, image, config if fmt == "xl" else b"", fmt)
+            else:
+                _write_with_progress(f, image, config if fmt == "xl" else b"", fmt, progress)
         os.replace(tmp, path)
     except OSError as err:
         os.unlink(tmp)
@@ -112,6 +115,25 @@ def save(host, vm, path: str, fmt: str = "xl", checkpoint: bool = False) -> dict
     return out
 
 
+def _write_with_progress(f, image, config: bytes, fmt: str, progress) -> None:
+    """write_save_file's records, the pages a batch at a time with progress."""
+    from ..migration import layout as L
+    from ..migration.savefile import begin_save_file
+
+    w = begin_save_file(f, image.width, fmt=fmt, config=config)
+    w.write_p2m_frames(image.p2m_frames, image.max_pfn)
+    progress("total", len(image.pages))
+    for lo in range(0, len(image.pages), L.MAX_BATCH_PAGES):
+        batch = image.pages[lo:lo + L.MAX_BATCH_PAGES]
+        w.write_page_list(batch)
+        progress("pages", len(batch))
+    w.write_tsc_info(image.tsc)
+    w.write_shared_info(image.shared_info)
+    for v in image.vcpus:
+        w.write_vcpu(v)
+    w.end()
+
+
 def _resume_in_place(vm, state: dict[str, int]) -> int:
     """xc_domain_resume(fast): the suspend hypercall returns 1 in the same
     domain; its shutdown is cleared and it runs again."""
@@ -121,14 +143,9 @@ def _resume_in_place(vm, state: dict[str, int]) -> int:
     return vm.kernel.suspend.resume({**state, "rax" if d.rt.word == 8 else "eax": 1})
 
 
-def restore(host, path: str, name: str | None = None) -> dict:
+def restore(host, path: str, name: str | None = None, progress=None) -> dict:
     from ..migration.errors import StreamError
     from ..migration.savefile import read_save_file
-    from ..errors import RuntimeSetupError
-    from ..guest.suspend import SuspendError
-    from ..guest.xenbus import XenbusError
-    from ..guest.xenfb import XenfbError
-    from .saverestore import SaveRestoreError, apply
 
     try:
         with open(path, "rb") as f:
@@ -137,43 +154,85 @@ def restore(host, path: str, name: str | None = None) -> dict:
         raise SaveFileError(f"cannot read {path}: {err.strerror}", "path") from None
     except StreamError as err:
         raise SaveFileError(f"{path}: {err}", "stream") from None
+    return restore_image(host, image, config_raw, fmt, name, path, progress)
+
+
+def _guest_errors():
+    from ..errors import RuntimeSetupError
+    from ..guest.suspend import SuspendError
+    from ..guest.xenbus import XenbusError
+    from ..guest.xenfb import XenfbError
+    from .saverestore import SaveRestoreError
+
+    return (SaveRestoreError, SuspendError, XenbusError, XenfbError, RuntimeSetupError)
+
+
+def begin_restore(host, config_raw: bytes, name: str | None, origin: str):
+    """The new domain a stream goes into, built from the configuration it
+    carries and paused: (vm, config)."""
+    from .server import RequestError
+
     try:
         config = json.loads(config_raw.decode()) if config_raw else None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SaveFileError(f"{path}: the domain configuration is not JSON: {err}", "config") from None
+        raise SaveFileError(f"{origin}: the domain configuration is not JSON: {err}", "config") from None
     if not isinstance(config, dict) or not all(k in config for k in ("spec", "target", "memory", "name")):
-        raise SaveFileError(f"{path}: no domain configuration (spec, target, memory, name) in the file "
+        raise SaveFileError(f"{origin}: no domain configuration (spec, target, memory, name) in the file "
                             f"(a bare libxc stream cannot be restored without one)", "config")
     req = {"op": "create", **{k: config[k] for k in CONFIG_KEYS if k in config}, "name": name or config["name"]}
-    out = host.create(req)
+    try:
+        host.create(req)
+    except RequestError as err:
+        raise SaveFileError(f"cannot restore {origin}: {err}", err.field) from None
     vm = host.vms[req["name"]]
     vm.paused = True
-    try:
-        state = apply(host.hv, vm.machine.guest, image)
-        d = vm.machine.guest
-        store_mfn = d.p2m[d.kernel.store_pfn]
-        host.xenstore.daemon.introduce(d.domid, store_mfn, vm.kernel.start_info("store_evtchn"))
-        from .framebuffers import reconnect
+    return vm, config
 
-        reconnect(host, vm)
-        target = config.get("target_kib")
-        if isinstance(target, int) and target != config["memory"] >> 10:
-            from .memory import MemoryError_, mem_set
 
-            try:
-                mem_set(host, vm, target)  # as libxl__build_pre writes the saved target
-            except MemoryError_ as err:
-                raise SaveRestoreError(f"the saved memory target: {err}", err.field) from None
-        value = vm.kernel.suspend.resume(state)
-        if value != 0:
-            raise SaveRestoreError(f"the guest's suspend hypercall returned {value}, not 0, in the new domain")
-    except (SaveRestoreError, SuspendError, XenbusError, XenfbError, RuntimeSetupError) as err:
-        host.destroy({"name": vm.name})
-        field = getattr(err, "field", None)
-        raise SaveFileError(f"cannot restore {path}: {err}", field) from None
+def finish_restore(host, vm, config: dict, state: dict[str, int], origin: str) -> None:
+    """xenstored told of the domain afresh, its devices' backends, the saved
+    memory target, then the guest resumes from its suspend hypercall."""
+    from .saverestore import SaveRestoreError
+
+    d = vm.machine.guest
+    host.xenstore.daemon.introduce(d.domid, d.p2m[d.kernel.store_pfn], vm.kernel.start_info("store_evtchn"))
+    from .framebuffers import reconnect
+
+    reconnect(host, vm)
+    target = config.get("target_kib")
+    if isinstance(target, int) and target != config["memory"] >> 10:
+        from .memory import MemoryError_, mem_set
+
+        try:
+            mem_set(host, vm, target)  # as libxl__build_pre writes the saved target
+        except MemoryError_ as err:
+            raise SaveRestoreError(f"the saved memory target: {err}", err.field) from None
+    value = vm.kernel.suspend.resume(state)
+    if value != 0:
+        raise SaveRestoreError(f"the guest's suspend hypercall returned {value}, not 0, in the new domain")
     vm.paused = False
     from .guests import run_guest
 
     run_guest(vm)  # its first turn in the new domain: watch events, the balloon's work
+
+
+def abandon(host, vm, origin: str, err) -> SaveFileError:
+    """What was built goes; the error to raise."""
+    host.destroy({"name": vm.name})
+    return SaveFileError(f"cannot restore {origin}: {err}", getattr(err, "field", None))
+
+
+def restore_image(host, image, config_raw: bytes, fmt: str, name: str | None, origin: str,
+                  progress=None) -> dict:
+    """A stream already read and checked (a file's) into a new domain,
+    resumed; `origin` names it in messages."""
+    from .saverestore import apply
+
+    vm, config = begin_restore(host, config_raw, name, origin)
+    try:
+        state = apply(host.hv, vm.machine.guest, image, progress)
+        finish_restore(host, vm, config, state, origin)
+    except _guest_errors() as err:
+        raise abandon(host, vm, origin, err) from None
     return {"name": vm.name, "id": vm.domid, "format": fmt, "pages": sum(1 for p in image.pages if p.data),
-            "vcpus": len(image.vcpus), "boot": out.get("status")}
+            "vcpus": len(image.vcpus)}

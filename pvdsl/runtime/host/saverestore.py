@@ -88,35 +88,49 @@ def capture(vm, state: dict[str, int]) -> DomainImage:
     passes when its driver puts it in the register, see
     suspend_record_in_register)."""
     d = vm.machine.guest
-    hv, mem, rt, abi = vm.machine.hv, vm.machine.hv.mem, d.rt, d.abi
-    g = L.WIDTHS[rt.word]
+    hv, rt = vm.machine.hv, d.rt
+    p2m, p2m_frames = guest_p2m(d, hv.mem)
+    pages = [page_of(hv, d, pfn, mfn) for pfn, mfn in enumerate(p2m)]
+    vcpus, shared, tsc = final_records(vm, state)
+    return DomainImage(rt.word, tuple(p2m), tuple(p2m_frames), tuple(pages), shared, vcpus, tsc)
+
+
+def guest_p2m(d, mem) -> tuple[list[int], list[int]]:
+    """The guest's own p2m list (start_info.mfn_list) and the pfns of the
+    frames holding it, as libxc's save reads them."""
+    g = L.WIDTHS[d.rt.word]
     nr = d.kernel.nr_pages
     p2m_pfn0 = d.kernel.pfn_of(d.kernel.p2m_va)
-    nframes = -(-nr * rt.word // PAGE_SIZE)
-    p2m_frames = list(range(p2m_pfn0, p2m_pfn0 + nframes))
+    p2m_frames = list(range(p2m_pfn0, p2m_pfn0 + -(-nr * d.rt.word // PAGE_SIZE)))
     listed = np.frombuffer(b"".join(mem.page(d.p2m[p]) for p in p2m_frames), dtype=g.p2m_dtype)[:nr]
-    p2m = listed.astype(np.uint64).tolist()
-    pages = []
-    for pfn, mfn in enumerate(p2m):
-        if mfn == g.invalid_mfn:
-            if pfn in d.p2m:
-                raise SaveRestoreError(f"pfn {pfn:#x}: the guest's p2m list says no frame, Xen says mfn "
-                                       f"{d.p2m[pfn]:#x}", "p2m")
-            pages.append(Page(pfn, L.XTAB, b""))
-            continue
-        if d.p2m.get(pfn) != mfn or mem.owner[mfn] != d.domid:
-            raise SaveRestoreError(f"pfn {pfn:#x}: the guest's p2m list names mfn {mfn:#x}, which is not this "
-                                   f"pfn's frame of domain {d.domid}", "p2m")
-        t = _stream_type(mem, mfn)
-        raw = bytes(mem.page(mfn))
-        if t != L.NOTAB:
-            raw = _canonical_table(hv, d, pfn, mfn, raw)
-        pages.append(Page(pfn, t, raw))
-    vcpus = [VcpuState(v.vcpu_id, _context(hv, d, v, state if v.vcpu_id == 0 else None))
-             for v in d.vcpus if v.up]
-    shared = bytes(mem.page(d.shared_info_mfn))
-    return DomainImage(rt.word, tuple(p2m), tuple(p2m_frames), tuple(pages), shared, tuple(vcpus),
-                       TscInfo(mode=0, khz=0, nsec=0, incarnation=0))
+    return listed.astype(np.uint64).tolist(), p2m_frames
+
+
+def page_of(hv, d, pfn: int, mfn: int) -> Page:
+    """One pfn as the stream carries it: its type, and its contents
+    (canonical for a page table); XTAB for a pfn with no frame."""
+    mem = hv.mem
+    if mfn == L.WIDTHS[d.rt.word].invalid_mfn:
+        if pfn in d.p2m:
+            raise SaveRestoreError(f"pfn {pfn:#x}: the guest's p2m list says no frame, Xen says mfn "
+                                   f"{d.p2m[pfn]:#x}", "p2m")
+        return Page(pfn, L.XTAB, b"")
+    if d.p2m.get(pfn) != mfn or mem.owner[mfn] != d.domid:
+        raise SaveRestoreError(f"pfn {pfn:#x}: the guest's p2m list names mfn {mfn:#x}, which is not this "
+                               f"pfn's frame of domain {d.domid}", "p2m")
+    t = _stream_type(mem, mfn)
+    raw = bytes(mem.page(mfn))
+    return Page(pfn, t, _canonical_table(hv, d, pfn, mfn, raw) if t != L.NOTAB else raw)
+
+
+def final_records(vm, state: dict[str, int]):
+    """What follows the pages of a suspended domain: its vCPUs' contexts,
+    shared_info and the TSC."""
+    d = vm.machine.guest
+    hv = vm.machine.hv
+    vcpus = tuple(VcpuState(v.vcpu_id, _context(hv, d, v, state if v.vcpu_id == 0 else None))
+                  for v in d.vcpus if v.up)
+    return vcpus, bytes(hv.mem.page(d.shared_info_mfn)), TscInfo(mode=0, khz=0, nsec=0, incarnation=0)
 
 
 def _canonical_table(hv, d, pfn: int, mfn: int, raw: bytes) -> bytes:
@@ -193,85 +207,109 @@ def _context(hv, d, v, state: dict[str, int] | None) -> bytes:
 
 
 # ---- restore ----
-def check_fits(image: DomainImage, d) -> None:
+def check_fits(width: int, levels: int, nr_pfns: int, d) -> None:
     """The stream's guest against the domain built for it."""
-    g = L.WIDTHS[image.width]
-    if image.width != d.rt.word or image.levels != d.rt.levels:
-        raise SaveRestoreError(f"the stream holds a {8 * image.width}-bit guest with {image.levels}-level page "
+    g = L.WIDTHS[width]
+    if width != d.rt.word or levels != d.rt.levels:
+        raise SaveRestoreError(f"the stream holds a {8 * width}-bit guest with {levels}-level page "
                                f"tables ({g.arch}); the domain is {d.rt.name}", "target")
-    if len(image.p2m) != d.kernel.nr_pages:
-        raise SaveRestoreError(f"the stream holds {len(image.p2m)} pfns; the domain built for it has "
+    if nr_pfns != d.kernel.nr_pages:
+        raise SaveRestoreError(f"the stream holds {nr_pfns} pfns; the domain built for it has "
                                f"{d.kernel.nr_pages}", "memory")
 
 
-def apply(hv, d, image: DomainImage) -> dict[str, int]:
-    """Put the stream's guest into domain `d` (built from the saved
-    configuration, not running); vCPU 0's registers to resume from."""
-    check_fits(image, d)
-    mem, abi, rt = hv.mem, d.abi, d.rt
-    g = L.WIDTHS[rt.word]
-    si_mfn = d.p2m[d.kernel.pfn_of(d.start_info_va)]
-    si_old = mem.read(si_mfn << PAGE_SHIFT, abi.size("start_info"))
-    ports = {f: abi.get(si_old, "start_info", f) for f in ("store_evtchn", "console.domU.evtchn")}
-    _release_holes(hv, d, image)
-    for page in image.pages:
-        if page.type in (L.XTAB, L.XALLOC, L.BROKEN):
-            continue
-        mfn = d.p2m.get(page.pfn)
-        if mfn is None:
-            raise SaveRestoreError(f"pfn {page.pfn:#x} has data in the stream but no frame in the new domain",
-                                   "pages")
-        level = L.page_table_level(page.type)
-        have = pt_level(mem.ptype[mfn]) if mem.tcount[mfn] else 0
-        if level != have:
-            raise SaveRestoreError(f"pfn {page.pfn:#x} is {L.page_type_name(page.type)} in the stream but "
-                                   f"{'an L%d table' % have if have else 'no page table'} in the domain built "
-                                   f"for it", "pages")
-        data = _local_table(hv, d, page.pfn, mfn, page.data) if level else page.data
-        mem.write(mfn << PAGE_SHIFT, data)
-        if page.type & L.LPINTAB and not mem.pinned[mfn]:
-            raise SaveRestoreError(f"pfn {page.pfn:#x} is pinned in the stream, not in the new domain", "pages")
-    # update_guest_p2m: the guest's list now names the new frames.
-    words = np.full(len(image.p2m_frames) * g.pfns_per_frame, 0, dtype=g.p2m_dtype)
-    words[:len(image.p2m)] = [d.p2m.get(pfn, g.invalid_mfn) for pfn in range(len(image.p2m))]
-    raw = words.tobytes()
-    for i, pfn in enumerate(image.p2m_frames):
-        mem.write(d.p2m[pfn] << PAGE_SHIFT, raw[i * PAGE_SIZE:(i + 1) * PAGE_SIZE])
-    # start_info: the frames the guest left as pfns, the new channels and shared_info.
-    si = bytearray(mem.read(si_mfn << PAGE_SHIFT, abi.size("start_info")))
-    for f in ("store_mfn", "console.domU.mfn"):
-        pfn = abi.get(si, "start_info", f)
-        if pfn not in d.p2m:
-            raise SaveRestoreError(f"start_info.{f} is {pfn:#x}, not a pfn of the guest (did it suspend "
-                                   f"through its driver?)", "start_info")
-        abi.put(si, "start_info", f, d.p2m[pfn])
-    for f, port in ports.items():
-        abi.put(si, "start_info", f, port)
-    abi.put(si, "start_info", "shared_info", d.shared_info_mfn << PAGE_SHIFT)
-    mem.write(si_mfn << PAGE_SHIFT, bytes(si))
-    _shared_info(hv, d, image.shared_info)
-    state = {}
-    for vs in image.vcpus:
-        v = d.vcpu(vs.vcpu_id)
-        if v is None:
-            raise SaveRestoreError(f"the stream has vCPU {vs.vcpu_id}; the domain has {len(d.vcpus)}", "vcpus")
-        regs = _set_context(hv, d, v, vs.basic)
-        if vs.vcpu_id == 0:
-            state = regs
-    return state
+class Incoming:
+    """A stream's guest going into domain `d` (built from the saved
+    configuration, not running), record by record as they arrive: pages in
+    any number of rounds (the last copy of a pfn wins), then `finish`."""
+
+    def __init__(self, hv, d, width: int, levels: int, nr_pfns: int):
+        check_fits(width, levels, nr_pfns, d)
+        self.hv, self.d, self.nr_pfns = hv, d, nr_pfns
+        abi, mem = d.abi, hv.mem
+        self.si_mfn = d.p2m[d.kernel.pfn_of(d.start_info_va)]
+        si_old = mem.read(self.si_mfn << PAGE_SHIFT, abi.size("start_info"))
+        # The channels the toolstack gave the new domain (the builder's).
+        self.ports = {f: abi.get(si_old, "start_info", f) for f in ("store_evtchn", "console.domU.evtchn")}
+        from ..xen.hypercalls.memory import _PlainRemover
+
+        self._remover = _PlainRemover(hv, d)
+
+    def pages(self, pfns, types, data) -> None:
+        """One PAGE_DATA batch: data holds the pages of the pfns with data, in order."""
+        hv, d, mem = self.hv, self.d, self.hv.mem
+        data = memoryview(data).cast("B")
+        j = 0
+        for pfn, t in zip(np.asarray(pfns).tolist(), np.asarray(types).tolist()):
+            mfn = d.p2m.get(pfn)
+            if t in (L.XTAB, L.XALLOC, L.BROKEN):
+                # A pfn the saved guest had given back (ballooned) has no frame here either.
+                if t == L.XTAB and mfn is not None and not self._remover.remove(mfn):
+                    raise SaveRestoreError(f"pfn {pfn:#x} is a hole in the stream, but its frame in the new "
+                                           f"domain is in use ({mem.describe(mfn)})", "pages")
+                continue
+            page = bytes(data[j:j + PAGE_SIZE])
+            j += PAGE_SIZE
+            if mfn is None:
+                raise SaveRestoreError(f"pfn {pfn:#x} has data in the stream but no frame in the new domain "
+                                       f"(a hole in an earlier round)", "pages")
+            level = L.page_table_level(t)
+            have = pt_level(mem.ptype[mfn]) if mem.tcount[mfn] else 0
+            if level != have:
+                raise SaveRestoreError(f"pfn {pfn:#x} is {L.page_type_name(t)} in the stream but "
+                                       f"{'an L%d table' % have if have else 'no page table'} in the domain built "
+                                       f"for it", "pages")
+            mem.write(mfn << PAGE_SHIFT, _local_table(hv, d, pfn, mfn, page) if level else page)
+            if t & L.LPINTAB and not mem.pinned[mfn]:
+                raise SaveRestoreError(f"pfn {pfn:#x} is pinned in the stream, not in the new domain", "pages")
+
+    def finish(self, p2m_frames, shared_info: bytes, vcpus) -> dict[str, int]:
+        """The guest's p2m list, start_info, shared_info and the vCPUs; vCPU
+        0's registers to resume from."""
+        hv, d, mem, abi = self.hv, self.d, self.hv.mem, self.d.abi
+        g = L.WIDTHS[d.rt.word]
+        # update_guest_p2m: the guest's list now names the new frames.
+        words = np.full(len(p2m_frames) * g.pfns_per_frame, 0, dtype=g.p2m_dtype)
+        words[:self.nr_pfns] = [d.p2m.get(pfn, g.invalid_mfn) for pfn in range(self.nr_pfns)]
+        raw = words.tobytes()
+        for i, pfn in enumerate(p2m_frames):
+            mem.write(d.p2m[pfn] << PAGE_SHIFT, raw[i * PAGE_SIZE:(i + 1) * PAGE_SIZE])
+        # start_info: the frames the guest left as pfns, the new channels and shared_info.
+        si = bytearray(mem.read(self.si_mfn << PAGE_SHIFT, abi.size("start_info")))
+        for f in ("store_mfn", "console.domU.mfn"):
+            pfn = abi.get(si, "start_info", f)
+            if pfn not in d.p2m:
+                raise SaveRestoreError(f"start_info.{f} is {pfn:#x}, not a pfn of the guest (did it suspend "
+                                       f"through its driver?)", "start_info")
+            abi.put(si, "start_info", f, d.p2m[pfn])
+        for f, port in self.ports.items():
+            abi.put(si, "start_info", f, port)
+        abi.put(si, "start_info", "shared_info", d.shared_info_mfn << PAGE_SHIFT)
+        mem.write(self.si_mfn << PAGE_SHIFT, bytes(si))
+        _shared_info(hv, d, shared_info)
+        state = {}
+        for vs in vcpus:
+            v = d.vcpu(vs.vcpu_id)
+            if v is None:
+                raise SaveRestoreError(f"the stream has vCPU {vs.vcpu_id}; the domain has {len(d.vcpus)}",
+                                       "vcpus")
+            regs = _set_context(hv, d, v, vs.basic)
+            if vs.vcpu_id == 0:
+                state = regs
+        return state
 
 
-def _release_holes(hv, d, image: DomainImage) -> None:
-    """A pfn the saved guest had given back (ballooned) has no frame here either."""
-    from ..xen.hypercalls.memory import _PlainRemover
-
-    remover = _PlainRemover(hv, d)
-    for page in image.pages:
-        if page.type == L.XTAB and page.pfn in d.p2m:
-            mfn = d.p2m[page.pfn]
-            if not remover.remove(mfn):
-                raise SaveRestoreError(f"pfn {page.pfn:#x} is a hole in the stream, but its frame in the new "
-                                       f"domain is in use ({hv.mem.describe(mfn)})", "pages")
+def apply(hv, d, image: DomainImage, progress=None) -> dict[str, int]:
+    """Put a whole image into domain `d`; vCPU 0's registers to resume from."""
+    inc = Incoming(hv, d, image.width, image.levels, len(image.p2m))
+    if progress:
+        progress("total", len(image.pages))
+    for lo in range(0, len(image.pages), L.MAX_BATCH_PAGES):
+        batch = image.pages[lo:lo + L.MAX_BATCH_PAGES]
+        inc.pages([p.pfn for p in batch], [p.type for p in batch], b"".join(p.data for p in batch))
+        if progress:
+            progress("pages", len(batch))
+    return inc.finish(image.p2m_frames, image.shared_info, image.vcpus)
 
 
 def _local_table(hv, d, pfn: int, mfn: int, raw: bytes) -> bytes:

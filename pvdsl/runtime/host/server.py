@@ -317,8 +317,20 @@ class Host:
         if not os.path.isabs(path):
             raise RequestError(f"path must be absolute (the host runs elsewhere): {path}", "path")
         try:
-            return save(self, vm, path, _field(req, "format", str, "xl"), bool(req.get("checkpoint")))
+            return save(self, vm, path, _field(req, "format", str, "xl"), bool(req.get("checkpoint")),
+                        req.get("_progress"))
         except SaveFileError as err:
+            raise RequestError(str(err), err.field) from None
+
+    def migrate(self, req: dict) -> dict:
+        """Not under the host's lock (SELF_LOCKING_OPS): migrate.py takes it per step."""
+        from .migrate import MigrationError, migrate, parse_addr
+
+        with self.lock:
+            vm = self._vm(req)
+        try:
+            return migrate(self, vm, parse_addr(_field(req, "to", str)), req.get("_progress"))
+        except MigrationError as err:
             raise RequestError(str(err), err.field) from None
 
     def restore(self, req: dict) -> dict:
@@ -331,7 +343,7 @@ class Host:
         if name is not None and not isinstance(name, str):
             raise RequestError("name must be a string", "name")
         try:
-            return restore(self, path, name)
+            return restore(self, path, name, req.get("_progress"))
         except SaveFileError as err:
             raise RequestError(str(err), err.field) from None
 
@@ -352,7 +364,7 @@ class Host:
                "create": self.create, "list": lambda r: self.list(), "console": self.console,
                "destroy": self.destroy, "mem-set": self.mem_set, "mem-max": self.mem_max,
                "fb-snapshot": self.fb_snapshot, "pause": lambda r: self.pause(r, True),
-               "unpause": lambda r: self.pause(r, False), "save": self.save, "restore": self.restore}
+               "unpause": lambda r: self.pause(r, False), "save": self.save, "restore": self.restore, "migrate": self.migrate}
         if op not in ops and op != "stop":
             raise RequestError(f"unknown op {op!r} (expected one of: {', '.join(sorted(ops))}, stop)", "op")
         return ops[op](req)
@@ -378,8 +390,15 @@ def _error(message: str, field: str | None = None) -> dict:
     return out
 
 
-def respond(host: Host, line: bytes) -> tuple[dict, bool]:
-    """The response to one request line, and whether the server should stop."""
+# Ops that take the host's lock step by step themselves: a live migration
+# lets the guest run between its rounds.
+SELF_LOCKING_OPS = ("migrate",)
+
+
+def respond(host: Host, line: bytes, progress=None) -> tuple[dict, bool]:
+    """The response to one request line, and whether the server should stop.
+    `progress(event, n)` is given to ops that report progress when the
+    request asks for it ("progress": true)."""
     try:
         req = json.loads(line)
     except (ValueError, UnicodeDecodeError) as err:
@@ -387,8 +406,15 @@ def respond(host: Host, line: bytes) -> tuple[dict, bool]:
     try:
         if isinstance(req, dict) and req.get("op") == "stop":
             return {"ok": True, "stopping": True}, True
-        with host.lock:
+        if isinstance(req, dict):
+            req.pop("_progress", None)
+            if req.get("progress") and progress is not None:
+                req["_progress"] = progress
+        if isinstance(req, dict) and req.get("op") in SELF_LOCKING_OPS:
             out = host.handle(req)
+        else:
+            with host.lock:
+                out = host.handle(req)
         return {"ok": True, **out}, False
     except RequestError as err:
         return _error(str(err), err.field), False
@@ -408,7 +434,8 @@ def _socket_in_use(path: str) -> bool:
         s.close()
 
 
-def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr, xenstore_path: str | None = None) -> int:
+def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr, xenstore_path: str | None = None,
+          listen: tuple[str, int] | None = None) -> int:
     """Serve requests on the Unix socket at `path` until a `stop` request;
     xenstore on `xenstore_path` (default: next to `path`)."""
     from ..xenstore.host import default_xenstore_path
@@ -441,6 +468,21 @@ def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr, xenst
           f"{host.hv.mem.nframes * 4096 >> 20}M machine memory)", file=log, flush=True)
     print(f"pvdsl host: xenstore at {host.xenstore_path} (XENSTORED_PATH for the xenstore tools)",
           file=log, flush=True)
+    receiver = None
+    if listen is not None:
+        from .migrate import Receiver
+
+        try:
+            receiver = Receiver(host, listen, log)
+        except OSError as err:
+            print(f"pvdsl host: error: cannot listen for migrations at {listen[0]}:{listen[1]}: "
+                  f"{err.strerror}", file=log)
+            host.xenstore.stop()
+            srv.close()
+            os.unlink(path)
+            return 1
+        print(f"pvdsl host: receiving migrations at {receiver.address[0]}:{receiver.address[1]}", file=log,
+              flush=True)
     from .guests import GuestLoop
 
     guests = GuestLoop(host)
@@ -458,6 +500,8 @@ def serve(path: str, host: Host | None = None, ready=None, log=sys.stderr, xenst
         pass
     finally:
         srv.close()
+        if receiver is not None:
+            receiver.close()
         guests.stop()
         host.xenstore.stop()
         try:
@@ -487,7 +531,11 @@ def _serve_conn(host: Host, conn: socket.socket) -> bool:
             line, buf = buf.split(b"\n", 1)
             if not line.strip():
                 continue
-            resp, stop = respond(host, line)
+
+            def progress(event: str, n: int) -> None:
+                conn.sendall(json.dumps({"progress": event, "n": n}).encode() + b"\n")
+
+            resp, stop = respond(host, line, progress)
             conn.sendall(json.dumps(resp).encode() + b"\n")
             if stop:
                 return True
@@ -500,8 +548,12 @@ class HostUnavailable(Exception):
     pass
 
 
-def request(path: str, req: dict, timeout: float = 120.0) -> dict:
-    """Send one request to the host at `path`, return its response."""
+def request(path: str, req: dict, timeout: float = 120.0, progress=None) -> dict:
+    """Send one request to the host at `path`, return its response. With
+    `progress`, the host is asked for progress lines, each given to
+    progress(event, n) as it arrives."""
+    if progress is not None:
+        req = {**req, "progress": True}
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(timeout)
     try:
@@ -513,11 +565,21 @@ def request(path: str, req: dict, timeout: float = 120.0) -> dict:
                 f"start one with `pvdsl host start --socket {path}`") from None
         s.sendall(json.dumps(req).encode() + b"\n")
         buf = b""
-        while b"\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
+        while True:
+            while b"\n" not in buf:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                buf += chunk
+            if b"\n" not in buf:
                 break
-            buf += chunk
+            line, buf = buf.split(b"\n", 1)
+            msg = json.loads(line)
+            if isinstance(msg, dict) and "progress" in msg and "ok" not in msg:
+                if progress is not None:
+                    progress(msg["progress"], msg.get("n", 0))
+                continue
+            return msg
     finally:
         s.close()
     if not buf.strip():

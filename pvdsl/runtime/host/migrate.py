@@ -1,0 +1,297 @@
+"""Live migration between two hosts over TCP, as `xl migrate` does it.
+
+The receiver (`pvdsl host start --listen ADDR:PORT`) greets each
+connection with xl's banner, reads an xl save file from it (the domain's
+configuration, then a live libxc stream) and restores it into a new domain,
+then answers with one JSON line: the new domain, or the error.
+
+The sender (`vm migrate N ADDR:PORT`) pre-copies while the guest keeps
+running: round 1 sends every page, each later round the pages dirtied
+meanwhile; when fewer than STOP_DIRTY pages are dirty, or after
+MAX_ROUNDS rounds, it suspends the guest and sends the last dirty pages
+and the vCPU state (stop-and-copy). Pages are found dirty by comparing each
+frame with the copy last sent, and a pfn whose frame changed (the balloon)
+is dirty too: every write counts, whichever path made it (the emulated
+vCPU writes straight to memory, which Xen's log-dirty mode would catch
+with write faults). On the receiver's success the source domain is
+destroyed; on its failure the source resumes (its suspend hypercall
+returns 1) and keeps running.
+
+The host's lock is taken per step, not for the whole migration, so the
+guest loop gives the guest its turns between rounds.
+"""
+
+from __future__ import annotations
+
+import json
+import select
+import socket
+import threading
+import time
+
+import numpy as np
+
+from ..migration import layout as L
+from ..migration.image import p2m_frame_count
+from ..migration.savefile import begin_save_file
+from ..xen.memory import PAGE_SIZE
+
+BANNER = b"xl migration receiver ready, send binary domain data.\n"  # xl.h migrate_receiver_banner
+MAX_ROUNDS = 5
+STOP_DIRTY = 50
+CHUNK = L.MAX_BATCH_PAGES
+
+
+class MigrationError(Exception):
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+
+def parse_addr(spec: str) -> tuple[str, int]:
+    host, sep, port = spec.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise MigrationError(f"'{spec}': expected HOST:PORT, e.g. 127.0.0.1:8002", "to")
+    return host or "127.0.0.1", int(port)
+
+
+# ---- the sender ----
+class _Copy:
+    """What was last sent of each pfn: its frame and the frame's bytes."""
+
+    def __init__(self, mem, nr: int):
+        self.frames = np.frombuffer(mem.mm, dtype=np.uint8).reshape(-1, PAGE_SIZE)
+        self.sent = np.zeros((nr, PAGE_SIZE), dtype=np.uint8)
+        self.mfn = np.full(nr, -1, dtype=np.int64)
+
+    def dirty(self, p2m: np.ndarray, invalid: int) -> np.ndarray:
+        """pfns whose frame or contents changed since they were last sent."""
+        valid = p2m != invalid
+        moved = p2m.astype(np.int64) != self.mfn
+        moved[~valid & (self.mfn == -2)] = False  # still a hole
+        same = np.nonzero(valid & ~moved)[0]
+        changed = np.zeros(len(p2m), dtype=bool)
+        for lo in range(0, len(same), 8192):
+            part = same[lo:lo + 8192]
+            changed[part] = (self.frames[p2m[part].astype(np.int64)] != self.sent[part]).any(axis=1)
+        return np.nonzero(moved | changed)[0]
+
+    def record(self, pfns: np.ndarray, p2m: np.ndarray, invalid: int) -> None:
+        for pfn in pfns.tolist():
+            mfn = int(p2m[pfn])
+            if mfn == invalid:
+                self.mfn[pfn] = -2
+            else:
+                self.mfn[pfn] = mfn
+                self.sent[pfn] = self.frames[mfn]
+
+
+def _send_pages(w, host, d, pfns: np.ndarray, copy: _Copy, invalid: int, progress, lock=True,
+                answered=None) -> int:
+    """The pages of `pfns` as PAGE_DATA records, a batch at a time under
+    the host's lock (the guest runs between batches, unless `lock` is
+    False: the caller holds it); the bytes written."""
+    import contextlib
+
+    from .saverestore import guest_p2m, page_of
+
+    before = w.offset
+    for lo in range(0, len(pfns), CHUNK):
+        part = pfns[lo:lo + CHUNK]
+        with host.lock if lock else contextlib.nullcontext():
+            p2m = np.asarray(guest_p2m(d, host.hv.mem)[0], dtype=np.uint64)
+            pages = [page_of(host.hv, d, int(pfn), int(p2m[pfn])) for pfn in part.tolist()]
+            copy.record(part, p2m, invalid)
+        w.write_pages([p.pfn for p in pages], [p.type for p in pages], b"".join(p.data for p in pages))
+        if progress:
+            progress("pages", len(part))
+        if answered is not None and answered():
+            raise _Answered()
+    return w.offset - before
+
+
+class _Answered(Exception):
+    """The receiver answered before the stream ended: it refused."""
+
+
+def migrate(host, vm, addr: tuple[str, int], progress=None, timeout: float = 120.0) -> dict:
+    """Send `vm` live to the receiver at `addr`; the report (rounds, pages
+    per round, bytes, downtime). Takes host.lock itself, step by step."""
+    from .saverestore import SaveRestoreError, final_records, guest_p2m
+    from .savefile import SaveFileError, _resume_in_place, config_of, suspend_guest
+
+    t0 = time.perf_counter()
+    try:
+        sock = socket.create_connection(addr, timeout=timeout)
+    except OSError as err:
+        raise MigrationError(f"cannot connect to {addr[0]}:{addr[1]}: {err.strerror or err}", "to") from None
+    with sock:
+        f = sock.makefile("rb")
+        banner = f.readline(len(BANNER) + 1)
+        if banner != BANNER:
+            raise MigrationError(f"{addr[0]}:{addr[1]} is not a migration receiver (it said {banner[:60]!r})", "to")
+        out = sock.makefile("wb", buffering=1 << 20)
+        d = vm.machine.guest
+        hv = vm.machine.hv
+        invalid = L.WIDTHS[d.rt.word].invalid_mfn
+        with host.lock:
+            config = json.dumps(config_of(host, vm), sort_keys=True).encode()
+            p2m_list, p2m_frames = guest_p2m(d, hv.mem)
+            copy = _Copy(hv.mem, len(p2m_list))
+            w = begin_save_file(out, d.rt.word, fmt="xl", config=config)
+            w.write_p2m_frames(p2m_frames, len(p2m_list) - 1)
+        if progress:
+            progress("total", len(p2m_list))
+        rounds, nbytes = [], 0
+        todo = np.arange(len(p2m_list))
+        state = None
+        try:
+            def answered() -> bool:
+                return bool(select.select([sock], [], [], 0)[0])
+
+            for _ in range(MAX_ROUNDS):
+                nbytes += _send_pages(w, host, d, todo, copy, invalid, progress, answered=answered)
+                rounds.append(len(todo))
+                out.flush()
+                with host.lock:
+                    p2m = np.asarray(guest_p2m(d, hv.mem)[0], dtype=np.uint64)
+                    todo = copy.dirty(p2m, invalid)
+                if len(todo) < STOP_DIRTY:
+                    break
+            t_stop = time.perf_counter()
+            with host.lock:
+                state = suspend_guest(host, vm)
+                p2m = np.asarray(guest_p2m(d, hv.mem)[0], dtype=np.uint64)
+                todo = copy.dirty(p2m, invalid)
+                if len(todo):
+                    nbytes += _send_pages(w, host, d, todo, copy, invalid, progress, lock=False)
+                rounds.append(len(todo))
+                vcpus, shared, tsc = final_records(vm, state)
+                w.write_tsc_info(tsc)
+                w.write_shared_info(shared)
+                for v in vcpus:
+                    w.write_vcpu(v)
+                w.end()
+            out.flush()
+            sock.shutdown(socket.SHUT_WR)
+            reply_line = f.readline(1 << 16)
+        except _Answered:
+            reply_line = f.readline(1 << 16)
+        except (OSError, SaveFileError, SaveRestoreError) as err:
+            if state is not None:
+                with host.lock:
+                    _resume_in_place(vm, state)
+            raise MigrationError(f"migration of '{vm.name}' failed, it runs on here: {err}", "to") from None
+        try:
+            reply = json.loads(reply_line)
+        except (ValueError, UnicodeDecodeError):
+            reply = {"ok": False, "error": f"no answer from the receiver ({reply_line[:60]!r})"}
+        downtime = time.perf_counter() - t_stop if state is not None else 0.0
+        total_bytes = w.offset
+        if not reply.get("ok"):
+            resumed = "never suspended"
+            if state is not None:
+                with host.lock:
+                    resumed = f"suspend returned {_resume_in_place(vm, state)}"
+            raise MigrationError(f"the receiver refused '{vm.name}': {reply.get('error')}; it runs on here "
+                                 f"({resumed})", "to")
+        with host.lock:
+            host.destroy({"name": vm.name})
+    elapsed = time.perf_counter() - t0
+    return {"name": vm.name, "to": f"{addr[0]}:{addr[1]}", "remote": reply, "rounds": len(rounds),
+            "pages_per_round": rounds, "page_bytes": nbytes, "bytes": total_bytes, "downtime_s": downtime,
+            "seconds": elapsed, "mib_per_s": total_bytes / elapsed / (1 << 20) if elapsed else 0.0,
+            "p2m_frames": p2m_frame_count(d.rt.word, len(p2m_list))}
+
+
+# ---- the receiver ----
+class Receiver:
+    """Accepts migrations on (addr, port) for `host`, one at a time."""
+
+    def __init__(self, host, addr: tuple[str, int], log=None):
+        self.host, self.log = host, log
+        self.sock = socket.create_server(addr)
+        self.address = self.sock.getsockname()[:2]
+        self.received: list[dict] = []
+        self._thread = threading.Thread(target=self._accept, daemon=True, name="pvdsl-migration")
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, peer = self.sock.accept()
+            except OSError:
+                return
+            with conn:
+                self._serve(conn, peer)
+
+    def _serve(self, conn: socket.socket, peer) -> None:
+        conn.settimeout(300)
+        try:
+            conn.sendall(BANNER)
+            answer = self._receive(conn.makefile("rb", buffering=1 << 20), f"the stream from {peer[0]}")
+            self.received.append(answer)
+            if self.log is not None:
+                print(f"pvdsl host: migration from {peer[0]}:{peer[1]}: "
+                      f"{'domain ' + answer['name'] + ' running' if answer['ok'] else answer['error']}",
+                      file=self.log, flush=True)
+            conn.sendall(json.dumps(answer).encode() + b"\n")
+            if not answer["ok"]:
+                # Refused early: let the sender read the answer, not a reset.
+                conn.shutdown(socket.SHUT_WR)
+                while conn.recv(1 << 20):
+                    pass
+        except OSError:
+            pass
+
+    def _receive(self, f, origin: str) -> dict:
+        """The stream as it arrives: the domain built from the xl header's
+        configuration first, each PAGE_DATA record written into it at once
+        (so that only the last round and the vCPUs are left when the
+        source stops), the guest resumed at END."""
+        from ..migration.errors import StreamError
+        from ..migration.image import VcpuState
+        from ..migration.savefile import open_save_file
+        from .saverestore import Incoming
+        from .savefile import SaveFileError, _guest_errors, abandon, begin_restore, finish_restore
+
+        vm = None
+        try:
+            reader, config_raw, fmt = open_save_file(f)
+            with self.host.lock:
+                vm, config = begin_restore(self.host, config_raw, None, origin)
+            inc, frames, shared, blobs, pages = None, None, None, {}, 0
+            for rec in reader:
+                with self.host.lock:
+                    if rec.name == "X86_PV_P2M_FRAMES":
+                        g = reader.layout
+                        inc = Incoming(self.host.hv, vm.machine.guest, g.width, g.levels, rec.value.max_pfn + 1)
+                        frames = rec.value.frames
+                    elif rec.name == "PAGE_DATA":
+                        inc.pages(rec.value.pfns, rec.value.types, rec.value.data)
+                        pages += len(rec.value.pfns)
+                    elif rec.name == "SHARED_INFO":
+                        shared = rec.value
+                    elif rec.name in L.VCPU_RECORDS:
+                        blobs.setdefault(rec.value.vcpu_id, {})[rec.name] = rec.value.data
+            vcpus = [VcpuState(i, blobs[i]["X86_PV_VCPU_BASIC"]) for i in sorted(blobs)]
+            with self.host.lock:
+                state = inc.finish(frames, shared, vcpus)
+                finish_restore(self.host, vm, config, state, origin)
+            return {"ok": True, "name": vm.name, "id": vm.domid, "format": fmt, "pages": pages}
+        except StreamError as err:
+            error = SaveFileError(f"{origin}: {err}", "stream")
+        except SaveFileError as err:
+            error, vm = err, None  # nothing was built
+        except _guest_errors() as err:
+            error = err
+        if vm is not None and vm.name in self.host.vms:
+            with self.host.lock:
+                error = abandon(self.host, vm, origin, error)
+        return {"ok": False, "error": str(error), "field": getattr(error, "field", None)}
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
