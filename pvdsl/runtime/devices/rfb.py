@@ -391,6 +391,13 @@ class RfbServer:
         if self._changed in self.source.listeners:
             self.source.listeners.remove(self._changed)
         try:
+            # Wakes the accept thread: a socket closed under a blocked
+            # accept() stays listening, and the port stays taken, until
+            # that call returns.
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
             self.sock.close()
         except OSError:
             pass

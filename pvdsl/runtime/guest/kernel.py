@@ -116,6 +116,16 @@ class GuestKernel:
     def write_va(self, va: int, data: bytes) -> None:
         self._gmem.write(va, data)
 
+    def pfn_to_mfn(self, pfns: list[int]) -> list[int]:
+        """The machine frames the kernel's own p2m list (start_info.mfn_list)
+        names for `pfns`, as Linux's pfn_to_mfn reads it: after a restore
+        the toolstack has rewritten the list with the new domain's frames."""
+        if not pfns:
+            return []
+        w, lo = self.domain.rt.word, min(pfns)
+        raw = self.read_va(self.domain.kernel.p2m_va + lo * w, (max(pfns) - lo + 1) * w)
+        return [int.from_bytes(raw[(p - lo) * w:(p - lo + 1) * w], "little") for p in pfns]
+
     def free_pages(self, n: int) -> list[int]:
         """`n` frames (pfns) of the domain nothing else uses; mapped nowhere."""
         if self.balloon is not None:

@@ -21,6 +21,15 @@ Drawing (`fill`, `blit`, `text`) writes pixels into the framebuffer, then
 asks the driver for an UPDATE of the rectangle; events from the backend
 (REFRESH_PERIOD, room in the out ring) arrive on the event channel through
 the kernel's event loop.
+
+The frontend is one of the kernel's devices (`kernel.devices`), as
+xen-fbfront's xenfb_resume makes it one of Linux's: nothing to do before a
+suspend or after a cancelled one (a rectangle the ring had no room for
+stays in the driver's pending box, in guest memory); in a new domain
+(`restore`) the shared page is set up again from what the guest holds (the
+mode of its page, the frames its p2m names now) and the handshake runs
+again with a new event channel, then a full-screen update gives the new
+backend the pixels the restored framebuffer frames hold.
 """
 
 from __future__ import annotations
@@ -58,28 +67,44 @@ class XenfbFrontend:
         self.port: int | None = None
         self.results: dict[str, int] = {name: 0 for name in XF.values()}
         self.update_wanted = self.feature_resize = False
+        self.backend_connected = False  # the backend's Connected seen since the last handshake
+        self.backend: str | None = None
+        self.watch: str | None = None
         nr = -(-self.mem_bytes // PAGE_SIZE)
         self.pfns = kernel.free_pages(nr)
-        nr_dirs = -(-nr * self.word // PAGE_SIZE)
+        self.nr_dirs = nr_dirs = -(-nr * self.word // PAGE_SIZE)
+        abi = d.abi
         try:
             self.page_va = d.kernel.alloc(PAGE_SIZE, PAGE_SIZE, "xenfb shared page")
             self.dirs_va = d.kernel.alloc(nr_dirs * PAGE_SIZE, PAGE_SIZE, "xenfb directory pages")
             self.pd_va = d.kernel.alloc(nr_dirs * self.word, 16, "xenfb directory frames")
+            # Placed at probe and reused by restore: a restored domain's
+            # kernel-region allocator is the one of its boot, and could hand
+            # out room the saved guest has used since.
+            self.evtchn_va = d.kernel.alloc(abi.size("evtchn_alloc_unbound"), 8, "xenfb evtchn_alloc_unbound")
         except RuntimeSetupError as err:
             raise RuntimeSetupError(f"{err} (a framebuffer needs XenfbFrontend.kernel_bytes_for)") from None
-        mfns = [d.p2m[p] for p in self.pfns]
-        # The directory pages list the framebuffer's frames; pd[] lists theirs.
         kernel.write_va(self.page_va, bytes(PAGE_SIZE))
-        kernel.write_va(self.dirs_va, d.abi.pack_words(mfns))
-        dirs = [d.p2m[d.kernel.pfn_of(self.dirs_va + i * PAGE_SIZE)] for i in range(nr_dirs)]
-        kernel.write_va(self.pd_va, d.abi.pack_words(dirs))
-        rc = self._signed(self._call("init_page", self.page_va, width, height, depth, self.line_length,
-                                     nr * PAGE_SIZE, self.pd_va, nr_dirs))
-        if rc != 0:
-            raise XenfbError(f"xenfb_front_ops.init_page refused a {width}x{height}x{depth} framebuffer "
-                             f"of {nr} frames ({rc})")
-        self.fb = FrameSpan(kernel.hv.mem, mfns)
+        self._init_shared_page()
         self.fb.write_rows(0, np.zeros((height, self.line_length), dtype=np.uint8), self.line_length)
+        kernel.devices.append(self)
+
+    def _init_shared_page(self) -> None:
+        """xenfb_init_shared_page: the directory pages list the framebuffer's
+        frames as the guest's p2m names them now, pd[] lists theirs, and the
+        driver fills the page with the current mode (rings empty)."""
+        k, d = self.k, self.k.domain
+        nr = len(self.pfns)
+        mfns = k.pfn_to_mfn(self.pfns)
+        k.write_va(self.dirs_va, d.abi.pack_words(mfns))
+        dirs = k.pfn_to_mfn([d.kernel.pfn_of(self.dirs_va + i * PAGE_SIZE) for i in range(self.nr_dirs)])
+        k.write_va(self.pd_va, d.abi.pack_words(dirs))
+        rc = self._signed(self._call("init_page", self.page_va, self.width, self.height, self.depth,
+                                     self.line_length, nr * PAGE_SIZE, self.pd_va, self.nr_dirs))
+        if rc != 0:
+            raise XenfbError(f"xenfb_front_ops.init_page refused a {self.width}x{self.height}x{self.depth} "
+                             f"framebuffer of {nr} frames ({rc})")
+        self.fb = FrameSpan(k.hv.mem, mfns)
 
     @staticmethod
     def kernel_bytes_for(width: int, height: int, depth: int, arch_word: int) -> int:
@@ -105,24 +130,41 @@ class XenfbFrontend:
         self.k.xenbus.write(f"{self.nodes}/state", str(state))
 
     def start(self) -> None:
-        """xenfb_connect_backend: an event channel for the backend, the nodes
-        in one transaction (run again when xenstored says EAGAIN), then
-        Initialised and a watch on the backend's state."""
+        """The probe's connect, then a watch on the backend's state."""
+        self._connect_backend()
+        self._watch_backend()
+
+    def _watch_backend(self) -> None:
+        """watch_otherend: the backend's state node; after a restore the
+        watch xs_resume registered again stays, unless the backend moved."""
+        xb, path = self.k.xenbus, f"{self.backend}/state"
+        if self.watch is not None and xb.watches.get(self.watch, (None,))[0] == path:
+            return
+        if self.watch is not None:
+            xb.unwatch(self.watch)
+        self.watch = xb.watch(path, self._backend_changed)
+
+    def _connect_backend(self) -> None:
+        """xenfb_connect_backend: an event channel for the backend (unmasked,
+        as bind_evtchn_to_irqhandler leaves it), the nodes in one
+        transaction (run again when xenstored says EAGAIN), then
+        Initialised."""
         xb = self.k.xenbus
-        self.backend = xb.read(f"{self.nodes}/backend")
+        backend = xb.read(f"{self.nodes}/backend")
         backend_id = xb.read(f"{self.nodes}/backend-id")
-        if self.backend is None or backend_id is None or not backend_id.isdigit():
+        if backend is None or backend_id is None or not backend_id.isdigit():
             raise XenfbError(f"{self.nodes}: no backend or backend-id written by the toolstack")
+        self.backend = backend
         abi = self.k.domain.abi
-        arg = self.k.domain.kernel.alloc(abi.size("evtchn_alloc_unbound"), 8, "xenfb evtchn_alloc_unbound")
-        rc = self._signed(self._call("alloc_evtchn", arg, int(backend_id)))
+        rc = self._signed(self._call("alloc_evtchn", self.evtchn_va, int(backend_id)))
         if rc < 0:
             raise XenfbError(f"EVTCHNOP_alloc_unbound for domain {backend_id} failed ({rc})")
-        raw = self.k.read_va(arg, abi.size("evtchn_alloc_unbound"))
+        raw = self.k.read_va(self.evtchn_va, abi.size("evtchn_alloc_unbound"))
         self.port = port = abi.get(raw, "evtchn_alloc_unbound", "port")
         self.k.on_event(port, self.handle_events)
+        self.k.unmask(port)
         d = self.k.domain
-        page_mfn = d.p2m[d.kernel.pfn_of(self.page_va)]
+        page_mfn = self.k.pfn_to_mfn([d.kernel.pfn_of(self.page_va)])[0]
         while True:
             tx = xb.transaction_start()
             xb.write(f"{self.nodes}/page-ref", str(page_mfn), tx=tx)
@@ -132,7 +174,35 @@ class XenfbFrontend:
             if xb.transaction_end(tx):
                 break
         self._switch(INITIALISED)
-        self.watch = xb.watch(f"{self.backend}/state", self._backend_changed)
+
+    # ---- the kernel's device (dev_pm_ops) ----
+    def freeze(self) -> None:
+        """Before a suspend: nothing is in flight outside guest memory (the
+        rings and the pending box are the guest's pages)."""
+
+    def thaw(self) -> None:
+        """After a cancelled suspend: the same domain, channel and backend."""
+
+    def restore(self) -> None:
+        """xenfb_resume in a new domain: the mode the guest's page holds
+        (after any resize), the shared page set up again with the frames of
+        the guest's p2m, then the handshake from Initialising with a new
+        channel; what the new backend offers is read when it connects."""
+        k, abi = self.k, self.k.domain.abi
+        raw = k.read_va(self.page_va, abi.size("xenfb_page"))
+        width, height, depth, line = (abi.get(raw, "xenfb_page", f) for f in ("width", "height", "depth",
+                                                                                "line_length"))
+        if depth not in BYTES or width <= 0 or height <= 0 or line < width * BYTES[depth] \
+                or line * height > len(self.pfns) * PAGE_SIZE:
+            raise XenfbError(f"the restored xenfb_page holds a {width}x{height}x{depth} mode with line_length "
+                             f"{line}, which its {len(self.pfns)} frames cannot hold")
+        self.width, self.height, self.depth, self.line_length = width, height, depth, line
+        self._init_shared_page()
+        self.port = None
+        self.state = INITIALISING  # the toolstack's node for the new domain says so too
+        self.update_wanted = self.feature_resize = self.backend_connected = False
+        self._connect_backend()
+        self._watch_backend()
 
     def _backend_changed(self, _path: str) -> None:
         """xenfb_backend_changed."""
@@ -145,6 +215,9 @@ class XenfbFrontend:
                 self._switch(CONNECTED)
             self.update_wanted = self.k.xenbus.read(f"{self.backend}/request-update") == "1"
             self.feature_resize = self.k.xenbus.read(f"{self.backend}/feature-resize") == "1"
+            self.backend_connected = True
+            # The whole screen: after a restore, the new backend's image is
+            # the pixels the restored frames hold.
             self.update(0, 0, self.width, self.height)
 
     def handle_events(self) -> None:

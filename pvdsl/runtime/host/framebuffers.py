@@ -5,8 +5,12 @@ and, with `host start --vnc ADDR:PORT`, a VNC server for it (devices/rfb.py)
 on PORT for the first such domain, PORT + 1 for the next, and so on.
 `vm fb-snapshot` writes what the backend shows as a PNG.
 
-Each turn of the host's guest loop (host/guests.py) runs the frontend's
-demo frame, the guest kernel's events, then the backend's ring.
+Each turn of the host's guest loop (host/guests.py) runs the guest
+kernel's events, the demo's frame, then the backend's ring. The demo draws
+only while its guest runs and its screen is up: not while the guest is
+suspended (its vCPU is inside the suspend hypercall), nor between a
+restore and the new backend's Connected, so what a restored guest shows
+first is exactly what it saved.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from ..devices.snapshot import write_png
 from ..devices.vfb_backend import CONNECTED, VfbBackend, add_vfb_device
 from ..guest.fbdemo import FbDemo
 from ..guest.xenfb import XenfbFrontend
+from ..xen.hypercalls import evtchn as hc_evtchn
 
 FB_RE = re.compile(r"^(\d{2,5})x(\d{2,5})(?:x(8|16|24|32))?$")
 MAX_PIXELS = 4096 * 4096
@@ -78,7 +83,9 @@ class Display:
             raise
 
     def turn(self) -> int:
-        self.demo.step()
+        fe = self.frontend
+        if not fe.k.frozen() and fe.backend_connected:
+            self.demo.step()
         return self.backend.process()
 
     def close(self) -> None:
@@ -107,12 +114,22 @@ def detach(vm) -> None:
 def reconnect(host, vm) -> None:
     """After a restore: what libxl's device add does for the new domain (a
     vfb device, dom0's backend waiting for the frontend), the VNC server
-    moved to it; the guest's frontend reconnects when it resumes."""
+    moved to it; the guest's frontend reconnects when it resumes.
+
+    The domain was built by `vm create`, whose frontend connected to a
+    backend before the saved pages replaced everything: that backend goes,
+    and so does the guest's end of its channel, which a domain built for a
+    restore would never have had (the restored frontend allocates its own)."""
     disp = getattr(vm, "display", None)
     if disp is None:
         return
-    disp.backend.disconnect()
     d = vm.machine.guest
+    old = disp.backend
+    dom0 = host.hv.domains.get(old.backend)
+    ch = dom0.evtchns.get(old.port) if dom0 is not None and old.port is not None else None
+    old.disconnect()
+    if ch is not None and ch.remote_dom == d.domid and ch.remote_port in d.evtchns:
+        hc_evtchn.close_port(host.hv, d, ch.remote_port)
     add_vfb_device(host.xenstore, d.domid)
     disp.backend = VfbBackend(host.hv, host.xenstore, d.domid)
     disp.backend.start()

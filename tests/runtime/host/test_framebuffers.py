@@ -6,14 +6,13 @@ leaving no reference behind."""
 
 from __future__ import annotations
 
-import socket
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from hostsupport import served_host
-from vncsupport import vnc_connect
+from vncsupport import free_port, vnc_connect
 
 from pvdsl.cli.host import main_host
 from pvdsl.runtime.devices.snapshot import read_png
@@ -22,25 +21,6 @@ from pvdsl.runtime.host.server import Host, RequestError, request
 ROOT = Path(__file__).resolve().parents[3]
 SPEC = str(ROOT / "examples" / "irq.pv")
 MIB = 1 << 20
-
-
-def free_port() -> int:
-    """A port P with P + 1 free too (the second VM's display), below the
-    kernel's ephemeral range, where no client connection can take P + 1
-    in the meantime."""
-    import random
-
-    rng = random.Random()
-    for _ in range(200):
-        port = rng.randrange(20000, 30000, 2)
-        try:
-            with socket.socket() as a, socket.socket() as b:
-                a.bind(("127.0.0.1", port))
-                b.bind(("127.0.0.1", port + 1))
-            return port
-        except OSError:
-            continue
-    raise AssertionError("no two free ports in 20000-30000")
 
 
 def still(img: np.ndarray) -> np.ndarray:
