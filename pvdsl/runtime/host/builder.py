@@ -136,13 +136,25 @@ def _build_tables(mem, rt: RtArch, d: Domain, lay: dict, writable_tables: bool) 
     return root
 
 
+POPULATE_ORDER = 9  # 2 MiB extents, as Xen's builder asks for superpages first
+
+
 def _populate(hv, d: Domain, nr_pages: int) -> None:
-    for pfn in range(nr_pages):
-        mfn = hv.alloc_domheap_pages(d, 0)
+    """Every pfn a frame: extents of 512 while the heap has them (one step
+    each for the p2m, the m2p and the frame table), single frames after."""
+    pfn = 0
+    while pfn < nr_pages:
+        order = POPULATE_ORDER if nr_pages - pfn >= 1 << POPULATE_ORDER else 0
+        mfn = hv.alloc_domheap_pages(d, order)
+        if mfn is None and order:
+            order, mfn = 0, hv.alloc_domheap_pages(d, 0)
         if mfn is None:
             raise RuntimeSetupError(f"machine memory exhausted building {d.name} ({nr_pages * 4} KiB)")
-        hv.m2p[mfn] = pfn
-        d.set_p2m(pfn, mfn)
+        n = 1 << order
+        hv.m2p.set_run(mfn, pfn, n)
+        d.p2m.update(zip(range(pfn, pfn + n), range(mfn, mfn + n)))
+        d.pfn_of.update(zip(range(mfn, mfn + n), range(pfn, pfn + n)))
+        pfn += n
 
 
 def build_pv_domain(hv, arch_name: str, memory_bytes: int, domid: int, privileged: bool, nr_vcpus: int = 1,

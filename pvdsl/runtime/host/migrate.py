@@ -77,13 +77,12 @@ class _Copy:
         return np.nonzero(moved | changed)[0]
 
     def record(self, pfns: np.ndarray, p2m: np.ndarray, invalid: int) -> None:
-        for pfn in pfns.tolist():
-            mfn = int(p2m[pfn])
-            if mfn == invalid:
-                self.mfn[pfn] = -2
-            else:
-                self.mfn[pfn] = mfn
-                self.sent[pfn] = self.frames[mfn]
+        mfns = p2m[pfns]
+        hole = mfns == invalid
+        self.mfn[pfns[hole]] = -2
+        keep, frames = pfns[~hole], mfns[~hole].astype(np.int64)
+        self.mfn[keep] = frames
+        self.sent[keep] = self.frames[frames]
 
 
 def _send_pages(w, host, d, pfns: np.ndarray, copy: _Copy, invalid: int, progress, lock=True,
@@ -93,16 +92,27 @@ def _send_pages(w, host, d, pfns: np.ndarray, copy: _Copy, invalid: int, progres
     False: the caller holds it); the bytes written."""
     import contextlib
 
-    from .saverestore import guest_p2m, page_of
+    from .pagebatch import Frames, model_p2m, read_batch
+    from .saverestore import SaveRestoreError, guest_p2m
 
     before = w.offset
+    fr = Frames(host.hv.mem)
+    p2m = xen = None
     for lo in range(0, len(pfns), CHUNK):
         part = pfns[lo:lo + CHUNK]
         with host.lock if lock else contextlib.nullcontext():
-            p2m = np.asarray(guest_p2m(d, host.hv.mem)[0], dtype=np.uint64)
-            pages = [page_of(host.hv, d, int(pfn), int(p2m[pfn])) for pfn in part.tolist()]
+            for fresh in (False, True):
+                if p2m is None or fresh:  # once a round, again if the guest ballooned meanwhile
+                    p2m = guest_p2m(d, host.hv.mem)[0]
+                    xen = model_p2m(d, len(p2m))
+                try:
+                    types, data = read_batch(host.hv, d, fr, part, p2m, xen)
+                    break
+                except SaveRestoreError:
+                    if fresh:
+                        raise
             copy.record(part, p2m, invalid)
-        w.write_pages([p.pfn for p in pages], [p.type for p in pages], b"".join(p.data for p in pages))
+        w.write_pages(part, types, data if len(data) else b"")
         if progress:
             progress("pages", len(part))
         if answered is not None and answered():
@@ -154,14 +164,14 @@ def migrate(host, vm, addr: tuple[str, int], progress=None, timeout: float = 120
                 rounds.append(len(todo))
                 out.flush()
                 with host.lock:
-                    p2m = np.asarray(guest_p2m(d, hv.mem)[0], dtype=np.uint64)
+                    p2m = guest_p2m(d, hv.mem)[0]
                     todo = copy.dirty(p2m, invalid)
                 if len(todo) < STOP_DIRTY:
                     break
             t_stop = time.perf_counter()
             with host.lock:
                 state = suspend_guest(host, vm)
-                p2m = np.asarray(guest_p2m(d, hv.mem)[0], dtype=np.uint64)
+                p2m = guest_p2m(d, hv.mem)[0]
                 todo = copy.dirty(p2m, invalid)
                 if len(todo):
                     nbytes += _send_pages(w, host, d, todo, copy, invalid, progress, lock=False)
@@ -229,7 +239,10 @@ class Receiver:
         conn.settimeout(300)
         try:
             conn.sendall(BANNER)
-            answer = self._receive(conn.makefile("rb", buffering=1 << 20), f"the stream from {peer[0]}")
+            from .savefile import receive_stream
+
+            answer = receive_stream(self.host, conn.makefile("rb", buffering=1 << 20), None,
+                                    f"the stream from {peer[0]}")
             self.received.append(answer)
             if self.log is not None:
                 print(f"pvdsl host: migration from {peer[0]}:{peer[1]}: "
@@ -243,52 +256,6 @@ class Receiver:
                     pass
         except OSError:
             pass
-
-    def _receive(self, f, origin: str) -> dict:
-        """The stream as it arrives: the domain built from the xl header's
-        configuration first, each PAGE_DATA record written into it at once
-        (so that only the last round and the vCPUs are left when the
-        source stops), the guest resumed at END."""
-        from ..migration.errors import StreamError
-        from ..migration.image import VcpuState
-        from ..migration.savefile import open_save_file
-        from .saverestore import Incoming
-        from .savefile import SaveFileError, _guest_errors, abandon, begin_restore, finish_restore
-
-        vm = None
-        try:
-            reader, config_raw, fmt = open_save_file(f)
-            with self.host.lock:
-                vm, config = begin_restore(self.host, config_raw, None, origin)
-            inc, frames, shared, blobs, pages = None, None, None, {}, 0
-            for rec in reader:
-                with self.host.lock:
-                    if rec.name == "X86_PV_P2M_FRAMES":
-                        g = reader.layout
-                        inc = Incoming(self.host.hv, vm.machine.guest, g.width, g.levels, rec.value.max_pfn + 1)
-                        frames = rec.value.frames
-                    elif rec.name == "PAGE_DATA":
-                        inc.pages(rec.value.pfns, rec.value.types, rec.value.data)
-                        pages += len(rec.value.pfns)
-                    elif rec.name == "SHARED_INFO":
-                        shared = rec.value
-                    elif rec.name in L.VCPU_RECORDS:
-                        blobs.setdefault(rec.value.vcpu_id, {})[rec.name] = rec.value.data
-            vcpus = [VcpuState(i, blobs[i]["X86_PV_VCPU_BASIC"]) for i in sorted(blobs)]
-            with self.host.lock:
-                state = inc.finish(frames, shared, vcpus)
-                finish_restore(self.host, vm, config, state, origin)
-            return {"ok": True, "name": vm.name, "id": vm.domid, "format": fmt, "pages": pages}
-        except StreamError as err:
-            error = SaveFileError(f"{origin}: {err}", "stream")
-        except SaveFileError as err:
-            error, vm = err, None  # nothing was built
-        except _guest_errors() as err:
-            error = err
-        if vm is not None and vm.name in self.host.vms:
-            with self.host.lock:
-                error = abandon(self.host, vm, origin, error)
-        return {"ok": False, "error": str(error), "field": getattr(error, "field", None)}
 
     def close(self) -> None:
         try:

@@ -76,8 +76,7 @@ def config_of(host, vm) -> dict:
 
 
 def save(host, vm, path: str, fmt: str = "xl", checkpoint: bool = False, progress=None) -> dict:
-    from ..migration.savefile import write_save_file
-    from .saverestore import SaveRestoreError, capture, suspend_record_in_register
+    from .saverestore import SaveRestoreError, suspend_record_in_register
 
     if fmt not in ("xl", "libxl", "libxc"):
         raise SaveFileError(f"format '{fmt}': expected xl, libxl or libxc", "format")
@@ -85,28 +84,22 @@ def save(host, vm, path: str, fmt: str = "xl", checkpoint: bool = False, progres
     if not os.path.isdir(directory):
         raise SaveFileError(f"cannot write {path}: no directory {directory}", "path")
     state = suspend_guest(host, vm)
-    try:
-        image = capture(vm, state)
-    except SaveRestoreError as err:
-        _resume_in_place(vm, state)
-        raise SaveFileError(f"cannot save '{vm.name}': {err}", err.field) from None
     config = json.dumps(config_of(host, vm), sort_keys=True).encode()
     fd, tmp = tempfile.mkstemp(prefix=".pvdsl-save-", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as f:
-            if progress is None:
-                write_save_file(f, image, config if fmt == "xl" else b"", fmt)
-            else:
-                _write_with_progress(f, image, config if fmt == "xl" else b"", fmt, progress)
+        with os.fdopen(fd, "wb", buffering=1 << 20) as f:
+            pages, vcpus = write_stream(f, vm, state, config if fmt == "xl" else b"", fmt, progress)
         os.replace(tmp, path)
-    except OSError as err:
+    except (OSError, SaveRestoreError) as err:
         os.unlink(tmp)
         _resume_in_place(vm, state)
+        if isinstance(err, SaveRestoreError):
+            raise SaveFileError(f"cannot save '{vm.name}': {err}", err.field) from None
         raise SaveFileError(f"cannot write {path}: {err.strerror}", "path") from None
-    pages = sum(1 for p in image.pages if p.data)
+    d = vm.machine.guest
     out = {"name": vm.name, "path": path, "format": fmt, "pages": pages, "bytes": os.path.getsize(path),
-           "vcpus": len(image.vcpus), "width": image.width,
-           "suspend_record": "register" if suspend_record_in_register(vm.machine.guest, state) else "layout"}
+           "vcpus": vcpus, "width": d.rt.word,
+           "suspend_record": "register" if suspend_record_in_register(d, state) else "layout"}
     if checkpoint:
         out["resumed"] = _resume_in_place(vm, state)
     else:
@@ -115,23 +108,39 @@ def save(host, vm, path: str, fmt: str = "xl", checkpoint: bool = False, progres
     return out
 
 
-def _write_with_progress(f, image, config: bytes, fmt: str, progress) -> None:
-    """write_save_file's records, the pages a batch at a time with progress."""
+def write_stream(f, vm, state: dict[str, int], config: bytes, fmt: str, progress=None) -> tuple[int, int]:
+    """The suspended domain as a save file of `fmt`, every pfn once in pfn
+    order as libxc's non-live save writes it, a batch at a time; (pages
+    with data, vCPUs)."""
+    import numpy as np
+
     from ..migration import layout as L
     from ..migration.savefile import begin_save_file
+    from .pagebatch import Frames, model_p2m, read_batch
+    from .saverestore import final_records, guest_p2m
 
-    w = begin_save_file(f, image.width, fmt=fmt, config=config)
-    w.write_p2m_frames(image.p2m_frames, image.max_pfn)
-    progress("total", len(image.pages))
-    for lo in range(0, len(image.pages), L.MAX_BATCH_PAGES):
-        batch = image.pages[lo:lo + L.MAX_BATCH_PAGES]
-        w.write_page_list(batch)
-        progress("pages", len(batch))
-    w.write_tsc_info(image.tsc)
-    w.write_shared_info(image.shared_info)
-    for v in image.vcpus:
+    d, hv = vm.machine.guest, vm.machine.hv
+    p2m, p2m_frames = guest_p2m(d, hv.mem)
+    fr, xen = Frames(hv.mem), model_p2m(d, len(p2m))
+    w = begin_save_file(f, d.rt.word, fmt=fmt, config=config)
+    w.write_p2m_frames(p2m_frames, len(p2m) - 1)
+    if progress:
+        progress("total", len(p2m))
+    pages = 0
+    for lo in range(0, len(p2m), L.MAX_BATCH_PAGES):
+        pfns = np.arange(lo, min(lo + L.MAX_BATCH_PAGES, len(p2m)))
+        types, data = read_batch(hv, d, fr, pfns, p2m, xen)
+        w.write_pages(pfns, types, data if len(data) else b"")
+        pages += len(data)
+        if progress:
+            progress("pages", len(pfns))
+    vcpus, shared, tsc = final_records(vm, state)
+    w.write_tsc_info(tsc)
+    w.write_shared_info(shared)
+    for v in vcpus:
         w.write_vcpu(v)
     w.end()
+    return pages, len(vcpus)
 
 
 def _resume_in_place(vm, state: dict[str, int]) -> int:
@@ -144,17 +153,69 @@ def _resume_in_place(vm, state: dict[str, int]) -> int:
 
 
 def restore(host, path: str, name: str | None = None, progress=None) -> dict:
-    from ..migration.errors import StreamError
-    from ..migration.savefile import read_save_file
-
     try:
-        with open(path, "rb") as f:
-            image, config_raw, fmt = read_save_file(f)
+        f = open(path, "rb", buffering=1 << 20)
     except OSError as err:
         raise SaveFileError(f"cannot read {path}: {err.strerror}", "path") from None
+    with f:
+        out = receive_stream(host, f, name, path, progress, size=os.fstat(f.fileno()).st_size)
+    if not out["ok"]:
+        raise SaveFileError(out["error"], out.get("field"))
+    del out["ok"]
+    return out
+
+
+def receive_stream(host, f, name: str | None, origin: str, progress=None, size: int | None = None) -> dict:
+    """A save file or a migration's stream, as it arrives: the domain built
+    from the xl header's configuration first, each PAGE_DATA record written
+    into it at once (for a migration, only the last round and the vCPUs are
+    left when the source stops), the guest resumed at END. Takes host.lock
+    per record. {"ok": True, name, id, ...} or {"ok": False, error, field}:
+    a failure leaves nothing built."""
+    from ..migration import layout as L
+    from ..migration.errors import StreamError
+    from ..migration.image import VcpuState
+    from ..migration.savefile import open_save_file
+    from .saverestore import Incoming
+
+    vm = None
+    try:
+        reader, config_raw, fmt = open_save_file(f)
+        with host.lock:
+            vm, config = begin_restore(host, config_raw, name, origin)
+        inc, frames, shared, blobs, pages = None, None, None, {}, 0
+        for rec in reader:
+            with host.lock:
+                if rec.name == "X86_PV_P2M_FRAMES":
+                    g = reader.layout
+                    inc = Incoming(host.hv, vm.machine.guest, g.width, g.levels, rec.value.max_pfn + 1)
+                    frames = rec.value.frames
+                    if progress:
+                        progress("total", rec.value.max_pfn + 1)
+                elif rec.name == "PAGE_DATA":
+                    inc.pages(rec.value.pfns, rec.value.types, rec.value.data)
+                    pages += len(rec.value.pfns)
+                    if progress:
+                        progress("pages", len(rec.value.pfns))
+                elif rec.name == "SHARED_INFO":
+                    shared = rec.value
+                elif rec.name in L.VCPU_RECORDS:
+                    blobs.setdefault(rec.value.vcpu_id, {})[rec.name] = rec.value.data
+        vcpus = [VcpuState(i, blobs[i]["X86_PV_VCPU_BASIC"]) for i in sorted(blobs)]
+        with host.lock:
+            state = inc.finish(frames, shared, vcpus)
+            finish_restore(host, vm, config, state, origin)
+        return {"ok": True, "name": vm.name, "id": vm.domid, "format": fmt, "pages": pages, "vcpus": len(vcpus)}
     except StreamError as err:
-        raise SaveFileError(f"{path}: {err}", "stream") from None
-    return restore_image(host, image, config_raw, fmt, name, path, progress)
+        error = SaveFileError(f"{origin}: {err}", "stream")
+    except SaveFileError as err:
+        error = err
+    except _guest_errors() as err:
+        error = err
+    if vm is not None and vm.name in host.vms:
+        with host.lock:
+            error = abandon(host, vm, origin, error)
+    return {"ok": False, "error": str(error), "field": getattr(error, "field", None)}
 
 
 def _guest_errors():
@@ -220,19 +281,3 @@ def abandon(host, vm, origin: str, err) -> SaveFileError:
     """What was built goes; the error to raise."""
     host.destroy({"name": vm.name})
     return SaveFileError(f"cannot restore {origin}: {err}", getattr(err, "field", None))
-
-
-def restore_image(host, image, config_raw: bytes, fmt: str, name: str | None, origin: str,
-                  progress=None) -> dict:
-    """A stream already read and checked (a file's) into a new domain,
-    resumed; `origin` names it in messages."""
-    from .saverestore import apply
-
-    vm, config = begin_restore(host, config_raw, name, origin)
-    try:
-        state = apply(host.hv, vm.machine.guest, image, progress)
-        finish_restore(host, vm, config, state, origin)
-    except _guest_errors() as err:
-        raise abandon(host, vm, origin, err) from None
-    return {"name": vm.name, "id": vm.domid, "format": fmt, "pages": sum(1 for p in image.pages if p.data),
-            "vcpus": len(image.vcpus)}

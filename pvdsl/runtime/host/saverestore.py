@@ -90,12 +90,13 @@ def capture(vm, state: dict[str, int]) -> DomainImage:
     d = vm.machine.guest
     hv, rt = vm.machine.hv, d.rt
     p2m, p2m_frames = guest_p2m(d, hv.mem)
+    p2m = p2m.tolist()
     pages = [page_of(hv, d, pfn, mfn) for pfn, mfn in enumerate(p2m)]
     vcpus, shared, tsc = final_records(vm, state)
     return DomainImage(rt.word, tuple(p2m), tuple(p2m_frames), tuple(pages), shared, vcpus, tsc)
 
 
-def guest_p2m(d, mem) -> tuple[list[int], list[int]]:
+def guest_p2m(d, mem) -> tuple[np.ndarray, list[int]]:
     """The guest's own p2m list (start_info.mfn_list) and the pfns of the
     frames holding it, as libxc's save reads them."""
     g = L.WIDTHS[d.rt.word]
@@ -103,7 +104,7 @@ def guest_p2m(d, mem) -> tuple[list[int], list[int]]:
     p2m_pfn0 = d.kernel.pfn_of(d.kernel.p2m_va)
     p2m_frames = list(range(p2m_pfn0, p2m_pfn0 + -(-nr * d.rt.word // PAGE_SIZE)))
     listed = np.frombuffer(b"".join(mem.page(d.p2m[p]) for p in p2m_frames), dtype=g.p2m_dtype)[:nr]
-    return listed.astype(np.uint64).tolist(), p2m_frames
+    return listed.astype(np.uint64), p2m_frames
 
 
 def page_of(hv, d, pfn: int, mfn: int) -> Page:
@@ -232,36 +233,47 @@ class Incoming:
         # The channels the toolstack gave the new domain (the builder's).
         self.ports = {f: abi.get(si_old, "start_info", f) for f in ("store_evtchn", "console.domU.evtchn")}
         from ..xen.hypercalls.memory import _PlainRemover
+        from .pagebatch import Frames, model_p2m
 
         self._remover = _PlainRemover(hv, d)
+        self.frames = Frames(mem)
+        self.xen = model_p2m(d, nr_pfns)
+
+    def frame_of(self, pfns: np.ndarray) -> np.ndarray:
+        return self.xen[pfns]
 
     def pages(self, pfns, types, data) -> None:
         """One PAGE_DATA batch: data holds the pages of the pfns with data, in order."""
+        from .pagebatch import write_batch
+
+        write_batch(self.hv, self.d, self.frames, pfns, types, memoryview(data).cast("B"), self)
+
+    def page(self, pfn: int, t: int, page: bytes) -> None:
+        """One page that is not a plain copy: a hole, a page table, a frame with a type."""
         hv, d, mem = self.hv, self.d, self.hv.mem
-        data = memoryview(data).cast("B")
-        j = 0
-        for pfn, t in zip(np.asarray(pfns).tolist(), np.asarray(types).tolist()):
-            mfn = d.p2m.get(pfn)
-            if t in (L.XTAB, L.XALLOC, L.BROKEN):
-                # A pfn the saved guest had given back (ballooned) has no frame here either.
-                if t == L.XTAB and mfn is not None and not self._remover.remove(mfn):
+        if not 0 <= pfn < self.nr_pfns:
+            raise SaveRestoreError(f"pfn {pfn:#x} beyond the domain's {self.nr_pfns} pfns", "pages")
+        mfn = d.p2m.get(pfn)
+        if t in (L.XTAB, L.XALLOC, L.BROKEN):
+            # A pfn the saved guest had given back (ballooned) has no frame here either.
+            if t == L.XTAB and mfn is not None:
+                if not self._remover.remove(mfn):
                     raise SaveRestoreError(f"pfn {pfn:#x} is a hole in the stream, but its frame in the new "
                                            f"domain is in use ({mem.describe(mfn)})", "pages")
-                continue
-            page = bytes(data[j:j + PAGE_SIZE])
-            j += PAGE_SIZE
-            if mfn is None:
-                raise SaveRestoreError(f"pfn {pfn:#x} has data in the stream but no frame in the new domain "
-                                       f"(a hole in an earlier round)", "pages")
-            level = L.page_table_level(t)
-            have = pt_level(mem.ptype[mfn]) if mem.tcount[mfn] else 0
-            if level != have:
-                raise SaveRestoreError(f"pfn {pfn:#x} is {L.page_type_name(t)} in the stream but "
-                                       f"{'an L%d table' % have if have else 'no page table'} in the domain built "
-                                       f"for it", "pages")
-            mem.write(mfn << PAGE_SHIFT, _local_table(hv, d, pfn, mfn, page) if level else page)
-            if t & L.LPINTAB and not mem.pinned[mfn]:
-                raise SaveRestoreError(f"pfn {pfn:#x} is pinned in the stream, not in the new domain", "pages")
+                self.xen[pfn] = -1
+            return
+        if mfn is None:
+            raise SaveRestoreError(f"pfn {pfn:#x} has data in the stream but no frame in the new domain "
+                                   f"(a hole in an earlier round)", "pages")
+        level = L.page_table_level(t)
+        have = pt_level(mem.ptype[mfn]) if mem.tcount[mfn] else 0
+        if level != have:
+            raise SaveRestoreError(f"pfn {pfn:#x} is {L.page_type_name(t)} in the stream but "
+                                   f"{'an L%d table' % have if have else 'no page table'} in the domain built "
+                                   f"for it", "pages")
+        mem.write(mfn << PAGE_SHIFT, _local_table(hv, d, pfn, mfn, page) if level else page)
+        if t & L.LPINTAB and not mem.pinned[mfn]:
+            raise SaveRestoreError(f"pfn {pfn:#x} is pinned in the stream, not in the new domain", "pages")
 
     def finish(self, p2m_frames, shared_info: bytes, vcpus) -> dict[str, int]:
         """The guest's p2m list, start_info, shared_info and the vCPUs; vCPU
