@@ -72,9 +72,9 @@ def test_verify_stream_v2_accepts_every_format_and_a_checkpoint_resumes(tmp_path
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_restore_puts_back_every_page_and_the_vcpu_in_new_frames(tmp_path, target):
-    host = Host(256 * MIB, 32 * MIB)
-    vm = make(host, "g", target, 48 * MIB)
-    host.handle({"op": "mem-set", "name": "g", "memory": 40 * MIB})  # holes in the p2m: ballooned pfns
+    host = Host(640 * MIB, 32 * MIB)
+    vm = make(host, "g", target, 256 * MIB)
+    host.handle({"op": "mem-set", "name": "g", "memory": 200 * MIB})  # holes in the p2m: ballooned pfns
     state = suspend_guest(host, vm)
     saved = capture(vm, state)
     old_p2m = dict(vm.machine.guest.p2m)
@@ -173,3 +173,57 @@ def test_broken_streams_are_refused_with_the_record_and_offset_and_leave_nothing
             host.handle({"op": "destroy", "name": f"r{i}"})  # a flip inside page contents: no reader can see it
         assert not [n for n in host.vms if n.startswith("r")]
         assert host.hv.mem.free_frames == free and not host.hv.check_invariants()
+
+
+VOLATILE = ("/vm", "/domid", "/store/", "/console/", "/device/vfb/0/page-ref", "/device/vfb/0/event-channel")
+
+
+def xenstore_home(host, domid: int) -> dict:
+    """The domain's home in xenstore, by path relative to it, without what
+    names this domain's id, frames or channels (a new domain has new ones)."""
+    tree = host.xenstore.daemon.tree
+    home = f"/local/domain/{domid}"
+    out = {}
+    for path, node in tree.nodes.items():
+        if path == home or path.startswith(home + "/"):
+            rel = path[len(home):]
+            if not any(rel == v or rel.startswith(v) for v in VOLATILE):
+                out[rel] = (node.value, tuple((p.domid == domid, p.bits) for p in node.perms))
+    return out
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_xenstore_nodes_and_channels_come_back(tmp_path, target):
+    host = Host(256 * MIB, 32 * MIB)
+    vm = make(host, "g", target, 48 * MIB)
+    host.handle({"op": "mem-set", "name": "g", "memory": 40 * MIB})
+    before = xenstore_home(host, vm.domid)
+    kinds = sorted((c.state, c.remote_dom) for c in vm.machine.guest.evtchns.values())
+    path = tmp_path / "g.save"
+    host.handle({"op": "save", "name": "g", "path": str(path)})
+    host.handle({"op": "create", "name": "spacer", "target": target, "spec": SPEC, "memory": 16 * MIB})
+    host.handle({"op": "restore", "path": str(path)})
+    vm2 = host.vms["g"]
+    assert vm2.domid != vm.domid
+    assert xenstore_home(host, vm2.domid) == before
+    assert sorted((c.state, c.remote_dom) for c in vm2.machine.guest.evtchns.values()) == kinds
+
+
+def test_progress_lines_reach_the_client(tmp_path):
+    from hostsupport import served_host
+
+    sock = str(tmp_path / "h.sock")
+    with served_host(sock, "256M"):
+        from pvdsl.runtime.host.server import request
+
+        request(sock, {"op": "create", "name": "g", "target": "i386-domu", "spec": SPEC, "memory": 16 * MIB})
+        seen = []
+        out = request(sock, {"op": "save", "name": "g", "path": str(tmp_path / "g.save")},
+                      progress=lambda event, n: seen.append((event, n)))
+        assert out["ok"] and seen[0] == ("total", 16 * 256)
+        assert sum(n for e, n in seen if e == "pages") == 16 * 256
+        seen.clear()
+        out = request(sock, {"op": "restore", "path": str(tmp_path / "g.save")},
+                      progress=lambda event, n: seen.append((event, n)))
+        assert out["ok"] and seen[0] == ("total", 16 * 256)
+        assert sum(n for e, n in seen if e == "pages") == 16 * 256
