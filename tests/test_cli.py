@@ -48,8 +48,9 @@ def test_abi_json_shape(capsys):
     assert vcpu["fields"]["evtchn_upcall_mask"] == {"offset": 1, "size": 1, "type": "u8"}
     assert abi["hypercalls"]["xen_version"] == {
         "number": 17, "args": [{"name": "cmd", "type": "s32"}, {"name": "arg", "type": "handle<void>"}],
-        "ret": "long", "privileged": False}
+        "ret": "long", "privileged": False, "variadic": False}
     assert abi["hypercalls"]["domctl"]["privileged"] is True
+    assert abi["hypercalls"]["sched_op"]["variadic"] is True
     irq = abi["tables"]["pv_irq_ops"]
     assert [h["hook"] for h in irq] == ["init_IRQ", "save_fl", "restore_fl", "irq_disable", "irq_enable",
                                         "safe_halt", "halt"]

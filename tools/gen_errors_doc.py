@@ -219,7 +219,8 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     "E033": ("wrong number of arguments",
              "A call passes more or fewer arguments than the function, hypercall, hook or intrinsic "
              "declares. The message gives both counts; the declaration (or, for an intrinsic, the list in "
-             "the language reference) gives the parameters."),
+             "the language reference) gives the parameters. A hypercall declared with `...` takes at least "
+             "its declared arguments, and more after them (E051 limits how many)."),
     "E034": ("condition is not bool",
              "`if`, `while`, `assert`, `?:`, `!`, `&&` and `||` need bool operands; pvdsl does not treat "
              "integers as truth values. Compare explicitly, as in `x != 0` or `(flags & MASK) != 0`."),
@@ -234,7 +235,9 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
              "width. Write the type: `var x: u32 = 1;`, or give the constant one: `~(0 as ulong)`."),
     "E037": ("not passable or not assignable as a whole",
              "Parameters and results of functions, hooks and hypercalls travel in registers, so they must "
-             "be integers, bool, pointers or handles; pass a `ptr<>` to a struct instead. Likewise a "
+             "be integers, bool, pointers or handles; pass a `ptr<>` to a struct instead. The arguments a "
+             "call passes after a hypercall's `...` travel in registers too, and follow the same rule. "
+             "Likewise a "
              "struct or array variable cannot be initialised or assigned as a whole; assign its fields or "
              "elements one by one."),
     "E038": ("bad return",
@@ -279,11 +282,14 @@ EXPLANATIONS: dict[str, tuple[str, str]] = {
     "E051": ("too many hypercall arguments",
              "Xen passes hypercall arguments in registers, at most five (x86_64: rdi, rsi, rdx, r10, r8; "
              "i386: ebx, ecx, edx, esi, edi). The caret is under the first argument that does not fit. "
-             "Pass a handle to a struct that holds the rest, as Xen's own ABI does."),
+             "Pass a handle to a struct that holds the rest, as Xen's own ABI does. For a hypercall "
+             "declared with `...` the count is the call's: its declared arguments and those after them; "
+             "the note shows how many the declaration leaves room for."),
     "E052": ("hypercall argument too wide",
              "Each hypercall argument travels in one register, which is 32 bits on i386: a `u64` "
              "argument does not fit there. Split it into two `u32` arguments (low, then high) as Xen's "
-             "32-bit ABI does, or pass it through a handle."),
+             "32-bit ABI does, or pass it through a handle. This holds for the arguments a call passes "
+             "after a hypercall's `...` as well: convert one with `as ulong` if its value fits."),
     "E060": ("hook declared twice",
              "A table declares the same hook twice on some arch; a hook's position is its slot index, so "
              "each name may appear once per arch. The note points at the first declaration. Two "

@@ -318,10 +318,11 @@ class FunctionLowering:
 
     def _e_Call(self, e: ast.Call, discard: bool = False):
         target = self.view.refs[id(e)]
-        args = [self.rvalue(a, pt) for a, (_n, pt) in zip(e.args, target.params)]
+        params = self.view.call_params(e)  # a variadic hypercall's extra arguments too
+        args = [self.rvalue(a, pt) for a, (_n, pt) in zip(e.args, params)]
         if isinstance(target, HypercallInfo):
             self.m.hypercalls_used[target.name] = target.number
-            words = [self.ty.to_word(self.b, a, pt) for a, (_n, pt) in zip(args, target.params)]
+            words = [self.ty.to_word(self.b, a, pt) for a, (_n, pt) in zip(args, params)]
             result = self.asm.hypercall(self.b, target.number, words)
             if target.ret == T.VOID:
                 return None

@@ -536,13 +536,15 @@ class Rig:
 
     def _arg_masks(self, number: int) -> list[tuple[str, str, int]]:
         """(register, parameter name, mask of its declared width) per argument
-        of hypercall `number`, worked out once."""
+        of hypercall `number`, worked out once. A register past the declared
+        parameters is compared only when the call passed a variadic argument
+        there, which travels as a whole word."""
         masks = self._masks.get(number)
         if masks is None:
             info = self.numbers.get(number)
             params = info.params if info else ()
             masks = self._masks[number] = [
-                (reg, params[i][0] if i < len(params) else f"arg{i}",
+                (reg, params[i][0] if i < len(params) else f"{i + 1} (variadic)",
                  (1 << (width_of(params[i][1], self.arch) if i < len(params) else self.arch.word_bits)) - 1)
                 for i, reg in enumerate(self.arch.hypercall_arg_regs)]
         return masks

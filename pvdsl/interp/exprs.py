@@ -216,9 +216,10 @@ class ExprCompiler:
 
     def x_Call(self, e: ast.Call) -> V:
         target = self.view.refs[id(e)]
-        args = [self.rvalue(a, pt) for a, (_n, pt) in zip(e.args, target.params)]
+        params = self.view.call_params(e)  # a variadic hypercall's extra arguments too
+        args = [self.rvalue(a, pt) for a, (_n, pt) in zip(e.args, params)]
         if isinstance(target, HypercallInfo):
-            regs = [self.ty.to_register(a, pt) for a, (_n, pt) in zip(args, target.params)]
+            regs = [self.ty.to_register(a, pt) for a, (_n, pt) in zip(args, params)]
             call = self.combine(regs, lambda *c: f"_R.hypercall({target.name!r}, {target.number}, {_tuple(c)})")
             if target.ret == T.VOID:
                 return call

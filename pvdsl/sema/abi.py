@@ -2,7 +2,7 @@
 
 Shape (relied on by `pvdsl abidiff` and by tests; add keys, never rename):
 {"arch", "structs": {NAME: {"size", "align", "kind", "fields": {F: {"offset", "size", "type"}}}},
- "hypercalls": {NAME: {"number", "args": [{"name", "type"}], "ret", "privileged"}},
+ "hypercalls": {NAME: {"number", "args": [{"name", "type"}], "ret", "privileged", "variadic"}},
  "tables": {NAME: [{"slot", "hook", "callee_save", "args": [{"name", "type"}], "ret"}]},
  "consts": {NAME: N}}
 Types are spelled with aliases resolved, as `pvdsl abi` prints them.
@@ -31,7 +31,8 @@ def abi_of(view: ArchView, units=None) -> dict:
             if entry is not None:
                 structs[name] = entry
     hypercalls = {
-        name: {"number": hc.number, "args": _args(hc.params), "ret": hc.ret.spell(), "privileged": hc.privileged}
+        name: {"number": hc.number, "args": _args(hc.params), "ret": hc.ret.spell(), "privileged": hc.privileged,
+               "variadic": hc.variadic}
         for name, hc in view.hypercalls.items() if keep(hc.decl)
     }
     tables = {
@@ -79,7 +80,7 @@ def format_abi(abi: dict) -> str:
         out.append("")
         out.append("hypercalls")
         for name, h in sorted(abi["hypercalls"].items(), key=lambda kv: kv[1]["number"]):
-            args = ", ".join(f"{a['name']}: {a['type']}" for a in h["args"])
+            args = ", ".join([f"{a['name']}: {a['type']}" for a in h["args"]] + (["..."] if h["variadic"] else []))
             priv = "  [privileged]" if h["privileged"] else ""
             out.append(f"  {h['number']:>3}  {name}({args}) -> {h['ret']}{priv}")
     if abi["tables"]:

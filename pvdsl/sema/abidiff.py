@@ -126,6 +126,11 @@ def diff_hypercalls(old: dict, new: dict) -> list[Change]:
         if _sig(n["args"]) != _sig(h["args"]) or n["ret"] != h["ret"]:
             out.append(Change("hypercall", name, "signature", f"{_sig(h['args'])} -> {h['ret']}",
                               f"{_sig(n['args'])} -> {n['ret']}", False))
+        # An ABI written before `...` existed has no "variadic": nothing was.
+        was, now = h.get("variadic", False), n.get("variadic", False)
+        if was != now:
+            # Calls that passed extra arguments no longer check once it is gone.
+            out.append(Change("hypercall", name, "variadic", was, now, now))
         if n["privileged"] != h["privileged"]:
             # Newly privileged: an unprivileged caller now gets -EPERM.
             out.append(Change("hypercall", name, "privileged", h["privileged"], n["privileged"],

@@ -32,8 +32,10 @@ class CallChecks:
         if ctx.owner is not None:
             self.calls.setdefault(ctx.owner, []).append((target, e))
         name = self.callee_words(target)
-        if len(e.args) != len(params):
-            self.err("E033", f"{name} takes {len(params)} argument{'s' if len(params) != 1 else ''}, "
+        variadic = isinstance(target, HypercallInfo) and target.variadic
+        if len(e.args) < len(params) or len(e.args) > len(params) and not variadic:
+            at_least = "at least " if variadic else ""
+            self.err("E033", f"{name} takes {at_least}{len(params)} argument{'s' if len(params) != 1 else ''}, "
                      f"{len(e.args)} given", e.span)
             for a in e.args:
                 self.check_expr(a, ctx)
@@ -41,6 +43,8 @@ class CallChecks:
         for arg, (pname, ptype) in zip(e.args, params):
             at = self.check_expr(arg, ctx)
             self.coerce(arg, at, ptype, ctx, what=f"argument '{pname}'")
+        if len(e.args) > len(params):
+            self.check_extra_args(target, e, ctx)
         return ret, None
 
     @staticmethod

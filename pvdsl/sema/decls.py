@@ -17,6 +17,9 @@ def _is_passable(t: T.Type) -> bool:
     return T.is_scalar(t) and not isinstance(t, (T.UntypedInt, T.NullType))
 
 
+PASSABLE = "only integers, bool, pointers and handles are passed in registers"
+
+
 class DeclChecks:
     """Mixed into Checker."""
 
@@ -34,8 +37,7 @@ class DeclChecks:
                 ok = False
                 continue
             if not _is_passable(t):
-                self.err("E037", f"{what} parameter '{p.name}' has type '{t}': only integers, bool, "
-                         "pointers and handles are passed in registers", p.type.span)
+                self.err("E037", f"{what} parameter '{p.name}' has type '{t}': {PASSABLE}", p.type.span)
                 ok = False
                 continue
             out.append((p.name, t))
@@ -83,23 +85,66 @@ class DeclChecks:
             self.check_when(p.when, p.span)
         present = tuple(p for p in decl.params if self.present(p.when))
         if len(present) > HYPERCALL_MAX_ARGS:
-            self.err("E051", f"hypercall '{decl.name}' has {len(present)} arguments on {self.arch.name}; Xen "
-                     f"passes at most {HYPERCALL_MAX_ARGS} in registers", present[HYPERCALL_MAX_ARGS].span)
+            self._too_many_arguments(f"hypercall '{decl.name}' has", len(present), present[HYPERCALL_MAX_ARGS].span)
         params = self._params(sym.unit, present, "hypercall")
         ret = self._ret(sym.unit, decl.ret, "a hypercall", default=T.LONG)
         attrs = self._attrs(decl.attrs, ("privileged",), "hypercall")
         if params is not None:
             for (pname, ptype), p in zip(params, present):
-                size = self.size_of(ptype, p.type.span)
-                if size is not None and size > self.arch.hypercall_max_arg_bytes:
-                    self.err("E052", f"argument '{pname}' of hypercall '{decl.name}' is {size * 8} bits wide; "
-                             f"a hypercall argument register on {self.arch.name} holds "
-                             f"{self.arch.hypercall_max_arg_bytes * 8} (split it in two)", p.type.span)
+                self._fits_register(ptype, f"argument '{pname}' of hypercall '{decl.name}'", p.type.span)
         if number is None or params is None or ret is None:
             return None
-        info = HypercallInfo(decl.name, number, params, ret, "privileged" in attrs, decl)
+        info = HypercallInfo(decl.name, number, params, ret, "privileged" in attrs, decl, decl.variadic)
         cache[id(decl)] = info
         return info
+
+    def _too_many_arguments(self, subject: str, count: int, span, *notes) -> None:
+        self.err("E051", f"{subject} {count} arguments on {self.arch.name}; Xen passes at most "
+                 f"{HYPERCALL_MAX_ARGS} in registers", span, *notes)
+
+    def _fits_register(self, t: T.Type, what: str, span) -> bool:
+        size = self.size_of(t, span)
+        if size is not None and size > self.arch.hypercall_max_arg_bytes:
+            self.err("E052", f"{what} is {size * 8} bits wide; a hypercall argument register on "
+                     f"{self.arch.name} holds {self.arch.hypercall_max_arg_bytes * 8} (split it in two)", span)
+            return False
+        return size is not None
+
+    def check_extra_args(self, hc: HypercallInfo, e: ast.Call, ctx: Ctx) -> None:
+        """The arguments a call passes after a variadic hypercall's declared
+        ones. Each goes in the next argument register as Linux's _hypercallN
+        puts it there, converted to unsigned long: a narrower value zero- or
+        sign-extended as its own type says. So each must be a scalar no
+        wider than a register, and all must fit the five registers."""
+        if len(e.args) > HYPERCALL_MAX_ARGS:
+            n = len(hc.params)
+            self._too_many_arguments(f"hypercall '{hc.name}' is called with", len(e.args),
+                                     e.args[HYPERCALL_MAX_ARGS].span,
+                                     Note(hc.decl.variadic_span, f"'{hc.name}' declares {n} argument"
+                                          f"{'s' if n != 1 else ''} before '...', leaving room for "
+                                          f"{HYPERCALL_MAX_ARGS - n} more"))
+        extras, ok = [], True
+        for i, arg in enumerate(e.args[len(hc.params):], start=len(hc.params) + 1):
+            t = self.check_expr(arg, ctx)
+            what = f"variadic argument {i} of hypercall '{hc.name}'"
+            if isinstance(t, T.UntypedInt):
+                # As a C integer constant: `long` unless only `ulong` holds it.
+                value = self.value_of(arg)
+                t = T.ULONG if value is not None and value > T.LONG.range(self.arch)[1] else T.LONG
+                ok = self.coerce(arg, T.UNTYPED, t, ctx, what) and ok
+            elif isinstance(t, T.NullType):
+                t = T.PtrType(T.VOID)
+                self.coerce(arg, T.NULL, t, ctx, what)
+            if t is None:
+                ok = False
+            elif not _is_passable(t):
+                self.err("E037", f"{what} has type '{t}': {PASSABLE}", arg.span)
+                ok = False
+            else:
+                ok = self._fits_register(t, what, arg.span) and ok
+            extras.append((f"arg{i}", t))
+        if ok and len(e.args) <= HYPERCALL_MAX_ARGS:
+            self.view.extra_args[id(e)] = tuple(extras)
 
     def check_hypercall_numbers(self) -> None:
         by_number: dict[int, HypercallInfo] = {}

@@ -26,6 +26,7 @@ class HypercallInfo:
     ret: T.Type
     privileged: bool
     decl: ast.HypercallDecl
+    variadic: bool = False  # declared with `...`: a call may pass more arguments
 
 
 @dataclass(eq=False)
@@ -135,6 +136,15 @@ class ArchView:
     expr_types: dict[int, T.Type] = field(default_factory=dict)
     expr_values: dict[int, int] = field(default_factory=dict)
     refs: dict[int, object] = field(default_factory=dict)
+    # A call of a variadic hypercall -> (name, type) of each argument after
+    # the declared ones, the type each travels as (its own, or the one an
+    # untyped literal or null settled on).
+    extra_args: dict[int, tuple[tuple[str, T.Type], ...]] = field(default_factory=dict)
+
+    def call_params(self, call: ast.Call) -> tuple[tuple[str, T.Type], ...]:
+        """(name, type) of every argument of a checked call, in order: the
+        callee's parameters, then a variadic hypercall's extra arguments."""
+        return self.refs[id(call)].params + self.extra_args.get(id(call), ())
 
     def struct_layout(self, name: str) -> StructLayout:
         return self.layouts.struct(self.structs[name])

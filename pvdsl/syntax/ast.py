@@ -319,8 +319,12 @@ class HypercallDecl(Decl):
     params: tuple[Param, ...]
     ret: TypeExpr | None
     attrs: tuple[Attr, ...]
+    # `...` after the parameters: a call may pass more arguments, each in the
+    # next argument register (Linux's HYPERVISOR_sched_op(cmd, arg, ...)).
+    variadic: bool = False
     span: Span = _span()
     name_span: Span = _span()
+    variadic_span: Span = _span()  # the `...`, where there is one
 
 
 @dataclass(frozen=True)

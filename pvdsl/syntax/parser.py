@@ -134,8 +134,13 @@ class _Build(Transformer):
     @v_args(meta=True)
     def hypercall_decl(self, meta, items):
         name, number, params, ret, attrs = items
-        return ast.HypercallDecl(str(name), number, params or (), ret, attrs or (),
-                                 span=self._sp(meta), name_span=self._tok(name))
+        params = params or ()
+        dots = params[-1] if params and isinstance(params[-1], Token) else None
+        if dots is not None:
+            params = params[:-1]
+        extra = {"variadic_span": self._tok(dots)} if dots is not None else {}
+        return ast.HypercallDecl(str(name), number, params, ret, attrs or (), dots is not None,
+                                 span=self._sp(meta), name_span=self._tok(name), **extra)
 
     @v_args(meta=True)
     def table_decl(self, meta, items):
@@ -217,7 +222,9 @@ class _Build(Transformer):
     def params(self, items):
         return tuple(items)
 
-    hc_params = params
+    def hc_params(self, items):
+        # The declared parameters, then the `...` token if there is one.
+        return tuple(i for i in items if i is not None)
 
     @v_args(meta=True)
     def hc_param(self, meta, items):

@@ -286,8 +286,8 @@ def _param(p: ast.Param, hypercall: bool = False) -> str:
     return f"{p.name}: {_type(p.type)}{_when(p.when)}"
 
 
-def _params(params, hypercall: bool = False) -> str:
-    return ", ".join(_param(p, hypercall) for p in params)
+def _params(params) -> str:
+    return ", ".join(_param(p) for p in params)
 
 
 def _attrs(attrs) -> str:
@@ -310,8 +310,8 @@ def _when(names) -> str:
     return f" when {', '.join(names)}" if names else ""
 
 
-def _signature(params, ret, hypercall: bool = False) -> str:
-    return f"({_params(params, hypercall)}){_ret(ret)}"
+def _signature(params, ret) -> str:
+    return f"({_params(params)}){_ret(ret)}"
 
 
 def _hc_number(e: ast.Expr) -> str:
@@ -387,8 +387,8 @@ def _decl(d: ast.Decl) -> list[str]:
         members = _items(d.members, lambda m: [m.name + ("" if m.value is None else f" = {_expr(m.value)}") + ","])
         return _braced(f"{kind} {d.name}: {_type(d.base)}", [ln for g in members for ln in g] + _closing(d))
     if isinstance(d, ast.HypercallDecl):
-        return [f"hypercall {d.name} = {_hc_number(d.number)} "
-                f"{_signature(d.params, d.ret, hypercall=True)}{_attrs(d.attrs)};"]
+        params = [_param(p, hypercall=True) for p in d.params] + (["..."] if d.variadic else [])
+        return [f"hypercall {d.name} = {_hc_number(d.number)} ({', '.join(params)}){_ret(d.ret)}{_attrs(d.attrs)};"]
     if isinstance(d, ast.TableDecl):
         return _braced(f"table {d.name}", _members(_items(d.hooks, _hook)) + _closing(d))
     if isinstance(d, ast.BackendDecl):

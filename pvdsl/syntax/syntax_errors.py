@@ -11,7 +11,7 @@ _WORDS = {
     "SEMICOLON": "';'", "COLON": "':'", "COMMA": "','", "DOT": "'.'",
     "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'",
     "LSQB": "'['", "RSQB": "']'", "LESSTHAN": "'<'", "MORETHAN": "'>'",
-    "EQUAL": "'='", "QMARK": "'?'", "__ANON_0": "'->'", "RANGE": "'..' or '..='",
+    "EQUAL": "'='", "QMARK": "'?'", "__ANON_0": "'->'", "RANGE": "'..' or '..='", "ELLIPSIS": "'...'",
     "NAME": "a name", "INT": "a number", "ASSIGN_OP": "an assignment operator",
     "AGGREGATE": "'struct' or 'union'", "ENUMKIND": "'enum' or 'flags'",
     "EQOP": "'==' or '!='", "RELOP": "a comparison", "SHIFTOP": "'<<' or '>>'",

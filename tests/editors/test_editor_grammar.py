@@ -472,6 +472,7 @@ def test_operators():
     assert has_scope("x = a >> 2 | ~b ^ c & d % e;", "%", "keyword.operator.arithmetic")
     assert has_scope("x in 0..=9", "..=", "keyword.operator.range")
     assert has_scope("x in 0..9", "..", "keyword.operator.range")
+    assert has_scope("hypercall sched_op = 29 (cmd: s32, ...);", "...", "keyword.operator.variadic")
     assert has_scope("x = a / b;", "/", "keyword.operator.arithmetic")
     assert has_scope("x = !a != b;", "!", "keyword.operator.logical")
     assert has_scope("x = !a != b;", "!=", "keyword.operator.comparison")

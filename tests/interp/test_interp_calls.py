@@ -22,11 +22,13 @@ hypercall probe_u16 = 49 (a: s32) -> u16;
 hypercall probe_bool = 50 (a: ulong) -> bool;
 hypercall probe_word = 51 (a: u8) -> ulong;
 hypercall probe_split = 52 (va: ulong, lo: u32 when i386, hi: u32 when i386, val: u64 when x86_64, f: s16);
+hypercall probe_va = 53 (a: s8, ...);
 
 table t {
     args(a: u64, b: u64, c: bool, d: s32) -> s8;
     results(x: s32) -> u64;
     split(va: ulong, pte: u64, f: s16) -> u32;
+    variadic(a: ulong, b: s32) -> long;
 }
 
 backend x for i386, x86_64 roles domu {
@@ -48,6 +50,9 @@ backend x for i386, x86_64 roles domu {
         }
         return 1;
     }
+    impl t.variadic(a: ulong, b: s32) -> long {
+        return probe_va(a as s8, b as s16, a as u8, b < 0, a);
+    }
 }
 """
 
@@ -63,7 +68,7 @@ def xen_rig(request, tmp_path_factory):
 
 
 @settings(max_examples=60, deadline=None, database=None)
-@given(hook=st.sampled_from(["t.args", "t.results", "t.split"]), raw=st.lists(REGISTER, min_size=4, max_size=4))
+@given(hook=st.sampled_from(["t.args", "t.results", "t.split", "t.variadic"]), raw=st.lists(REGISTER, min_size=4, max_size=4))
 def test_hypercall_registers_and_results_match_the_compiled_code(xen_rig, hook, raw):
     machine, recorder, interp, word_bits = xen_rig
     params, _ret, _cs = interp.hook_signature(hook)
@@ -103,6 +108,15 @@ def test_per_arch_hypercall_arguments(arch, words):
     interp = Interpreter(views_of(HYPERCALLS)[arch], "x")
     res = interp.call_hook("t.split", [0x1000, 0x1122334455667788, 0xFFFF], flat_state(answer=lambda *a: 0))
     assert res.hypercalls == [("probe_split", 52, words)]
+
+
+@pytest.mark.parametrize("arch, mask", [("i386", 0xFFFFFFFF), ("x86_64", 0xFFFFFFFFFFFFFFFF)])
+def test_variadic_arguments_follow_the_declared_ones(arch, mask):
+    # After probe_va's s8: an s16 sign-extended, a u8 and a bool
+    # zero-extended, a ulong whole.
+    interp = Interpreter(views_of(HYPERCALLS)[arch], "x")
+    res = interp.call_hook("t.variadic", [0x1234_56F0, 0xFFFF_8001], flat_state(answer=lambda *a: 0))
+    assert res.hypercalls == [("probe_va", 53, (mask - 0xF, mask - 0x7FFE, 0xF0, 1, 0x1234_56F0))]
 
 
 def test_a_hypercall_without_an_answer_is_a_fault():

@@ -13,6 +13,8 @@ struct s { x: u32; y: u16; }
 struct grows { a: u32; }
 hypercall h = 3 (a: ulong);
 hypercall k = 5 (a: ulong) [privileged];
+hypercall va = 7 (a: ulong);
+hypercall vb = 8 (...);
 const K = 1;
 """
 
@@ -23,6 +25,8 @@ struct grows { a: u32; b: u32; }
 hypercall h = 4 (a: ulong) [privileged];
 hypercall k = 5 (a: ulong);
 hypercall fresh = 6 ();
+hypercall va = 7 (a: ulong, ...);
+hypercall vb = 8 ();
 const K = 2;
 const L = 3;
 """
@@ -57,6 +61,8 @@ def test_every_kind_of_change(specs, capsys):
         ("h", "privileged"): False,      # newly privileged: unprivileged callers get -EPERM
         ("k", "privileged"): True,
         ("fresh", "added"): True,
+        ("va", "variadic"): True,        # old calls still check; new ones may pass more
+        ("vb", "variadic"): False,       # calls passing extra arguments no longer check
         ("K", "value"): False,
         ("L", "added"): True,
     }

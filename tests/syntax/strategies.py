@@ -149,7 +149,7 @@ enum_decls = st.builds(
     st.lists(st.builds(ast.EnumMember, identifiers, optional_exprs), max_size=4).map(tuple))
 hypercall_decls = st.builds(
     ast.HypercallDecl, identifiers, int_lits | st.builds(ast.Name, identifiers),
-    hc_params, st.none() | base_types, attrs)
+    hc_params, st.none() | base_types, attrs, st.booleans())
 hooks = st.builds(ast.HookDecl, identifiers, params, st.none() | base_types, attrs, whens,
                   st.none() | blocks)
 table_decls = st.builds(ast.TableDecl, identifiers, st.lists(hooks, max_size=4).map(tuple))

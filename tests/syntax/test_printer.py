@@ -115,3 +115,20 @@ def test_unprintable_trees_are_rejected(node):
 def test_hypercall_argument_when():
     text = "hypercall h = 1 (a: u64 when x86_64, lo: u32 when i386) -> long;\n"
     assert format_module(_parse(text)) == text
+
+
+@pytest.mark.parametrize("text", [
+    "hypercall sched_op = 29 (cmd: s32, arg: handle<void>, ...);\n",
+    "hypercall h = 1 (a: u64 when x86_64, lo: u32 when i386, ...) -> long [privileged];\n",
+    "hypercall h = 1 (...);\n",
+])
+def test_hypercall_ellipsis(text):
+    module = _parse(text)
+    assert module.decls[0].variadic
+    assert format_module(module) == text
+
+
+def test_hypercall_ellipsis_spacing_is_normalised():
+    module = _parse("hypercall h = 1 (a: u32 ,  ... );")
+    assert format_module(module) == "hypercall h = 1 (a: u32, ...);\n"
+    assert not _parse("hypercall h = 1 (a: u32);").decls[0].variadic
