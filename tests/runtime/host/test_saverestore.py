@@ -43,12 +43,13 @@ def make(host: Host, name: str, target: str, memory: int = 32 * MIB):
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_the_guest_acknowledges_and_suspends_through_its_driver(target):
+def test_the_guest_suspends_with_start_info_in_its_third_register(target):
     host = Host(128 * MIB, 32 * MIB)
     vm = make(host, "g", target)
     state = suspend_guest(host, vm)
     d = vm.machine.guest
-    # (the third register: see drivers/suspend.pv; the toolstack does not rely on it)
+    third = d.rt.arch.hypercall_arg_regs[2]  # edx / rdx: HYPERVISOR_suspend's start_info frame
+    assert state[third] == d.p2m[d.kernel.pfn_of(d.start_info_va)]
     assert d.shutdown_reason == d.abi.c("SHUTDOWN_suspend") and vm.row()["state"] == "---s--" and vm.paused
     assert host.xenstore.read(f"/local/domain/{d.domid}/control/shutdown") == b""  # acknowledged
     # start_info names the store and console frames by pfn while suspended
@@ -63,6 +64,7 @@ def test_verify_stream_v2_accepts_every_format_and_a_checkpoint_resumes(tmp_path
         path = tmp_path / f"g.{fmt}"
         out = host.handle({"op": "save", "name": "g", "path": str(path), "format": fmt, "checkpoint": True})
         assert out["resumed"] == 1 and out["format"] == fmt  # xc_domain_resume: the hypercall returns 1
+        assert out["suspend_record"] == "register"
         v = verify(path, fmt)
         assert v.returncode == 0, v.stdout + v.stderr
         assert host.vms["g"].row()["state"] == "-b----"
