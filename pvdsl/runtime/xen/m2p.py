@@ -61,15 +61,19 @@ class MachToPhys:
             at = mfn * w
             struct.pack_into(fmt, mm, bases[at >> PAGE_SHIFT] + (at & (PAGE_SIZE - 1)), pfn & mask)
 
-    def set_run(self, mfn0: int, pfn0: int, n: int) -> None:
+    def set_run(self, mfn0: int, pfn0: int | None, n: int) -> None:
         """Entries mfn0 .. mfn0+n-1 set to pfn0 .. pfn0+n-1 at once (a domain
-        built from consecutive frames), through to both tables."""
+        built from consecutive frames), or invalid for pfn0 None (a domain
+        destroyed), through to both tables."""
         import numpy as np
 
-        self._values[mfn0:mfn0 + n] = range(pfn0, pfn0 + n)
+        self._values[mfn0:mfn0 + n] = range(pfn0, pfn0 + n) if pfn0 is not None else [M2P_INVALID] * n
         view = np.frombuffer(self.mem.mm, dtype=np.uint8)
         for bases, w, _fmt, mask in self._tables:
-            values = (np.arange(pfn0, pfn0 + n, dtype=np.uint64) & mask).astype("<u8" if w == 8 else "<u4")
+            if pfn0 is None:
+                values = np.full(n, mask, dtype="<u8" if w == 8 else "<u4")
+            else:
+                values = (np.arange(pfn0, pfn0 + n, dtype=np.uint64) & mask).astype("<u8" if w == 8 else "<u4")
             raw = values.view(np.uint8)
             at, done = mfn0 * w, 0
             while done < len(raw):  # a table's frames need not be consecutive
