@@ -20,6 +20,9 @@ against ceilings measured in the same run.
     python3 bench/saverestore/run.py                  # both arches, 1 GiB
     python3 bench/saverestore/run.py --arch i386 --mib 256 --runs 1
 
+Both hosts are started with --mem-prealloc (their machine memory
+committed at start, as a real host's RAM is there), unless --lazy-memory.
+
 Targets: save and restore >= 80 % of the plain write / read; migration
 >= 50 % of raw loopback TCP.
 """
@@ -97,9 +100,9 @@ def raw_tcp(nbytes: int) -> float:
     return dt
 
 
-def one_arch(arch: str, mib: int, directory: str) -> dict:
+def one_arch(arch: str, mib: int, directory: str, prealloc: bool) -> dict:
     target = f"{arch}-domu"
-    host = Host((2 * mib + 128) * MIB, 32 * MIB)
+    host = Host((2 * mib + 128) * MIB, 32 * MIB, prealloc=prealloc)
     host.handle({"op": "create", "name": "g", "target": target, "spec": SPEC, "memory": mib * MIB})
     path = os.path.join(directory, f"{arch}.save")
     size = host.handle({"op": "save", "name": "g", "path": path, "checkpoint": True})["bytes"]
@@ -121,7 +124,7 @@ def one_arch(arch: str, mib: int, directory: str) -> dict:
     os.unlink(path)
     # live migration to a second host process over loopback
     host.handle({"op": "create", "name": "b", "target": target, "spec": SPEC, "memory": mib * MIB})
-    with receiving_host(2 * mib + 128) as to:
+    with receiving_host(2 * mib + 128, prealloc) as to:
         t = time.perf_counter()
         idle = host.handle({"op": "migrate", "name": "g", "to": to})
         t_mig = idle["seconds"]
@@ -144,7 +147,7 @@ def one_arch(arch: str, mib: int, directory: str) -> dict:
 
 
 @contextlib.contextmanager
-def receiving_host(mib: int):
+def receiving_host(mib: int, prealloc: bool):
     """`pvdsl host start --listen` in another process; yields its HOST:PORT."""
     with tempfile.TemporaryDirectory() as tmp:
         sock = os.path.join(tmp, "dst.sock")
@@ -153,7 +156,7 @@ def receiving_host(mib: int):
         port = probe.getsockname()[1]
         probe.close()
         proc = subprocess.Popen([sys.executable, "-m", "pvdsl.cli", "host", "start", "--socket", sock, "--memory",
-                                 f"{mib}M", "--listen", f"127.0.0.1:{port}"], cwd=ROOT,
+                                 f"{mib}M", "--listen", f"127.0.0.1:{port}"] + ["--mem-prealloc"] * prealloc, cwd=ROOT,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + 60
@@ -180,10 +183,13 @@ def main(argv=None) -> int:
     ap.add_argument("--mib", type=int, default=1024, help="guest size in MiB (default 1024)")
     ap.add_argument("--runs", type=int, default=3, help="best of N (default 3)")
     ap.add_argument("--dir", default=None, help="where the save files go (default: a temporary directory)")
+    ap.add_argument("--lazy-memory", action="store_true",
+                    help="hosts without --mem-prealloc: machine memory committed on first touch, so restore and "
+                         "the arriving migration pay a page fault per page they write")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(dir=args.dir) as directory:
         for arch in args.arch or ["x86_64", "i386"]:
-            runs = [one_arch(arch, args.mib, directory) for _ in range(args.runs)]
+            runs = [one_arch(arch, args.mib, directory, not args.lazy_memory) for _ in range(args.runs)]
             best = lambda key: min(runs, key=lambda r: r[key])  # noqa: E731
             s, r, m = best("save"), best("restore"), best("migrate")
             mib = s["bytes"] / MIB

@@ -83,6 +83,10 @@ def add_host_parsers(subparsers) -> None:
                        help="machine memory of the host, dom0 included (default 512M)")
     start.add_argument("--dom0-memory", type=parse_size, default=64 << 20, metavar="SIZE",
                        help="memory of dom0 (default 64M)")
+    start.add_argument("--mem-prealloc", action="store_true",
+                       help="commit all of the host's memory at start, as QEMU's -mem-prealloc does (slower to "
+                            "start, about 0.6 s a GiB here): restores and arriving migrations then write into "
+                            "memory that is there, instead of paying a page fault per first-touched page")
     start.add_argument("--xenstore-socket", metavar="PATH",
                        help="Unix socket of the host's xenstored, for $XENSTORED_PATH (default: next to the "
                             "host's socket, <dir>/<stem>-xenstore.sock)")
@@ -248,7 +252,7 @@ def cmd_host_start(args) -> int:
     previous = _stop_on_sigterm()
     try:
         try:
-            host = Host(args.memory, args.dom0_memory)
+            host = Host(args.memory, args.dom0_memory, prealloc=args.mem_prealloc)
         except RuntimeSetupError as err:
             print(f"pvdsl host start: error: {err}", file=log)
             return 1

@@ -47,6 +47,8 @@ def _daemon_argv(args, socket_path: str) -> list[str]:
         argv += ["--vnc", args.vnc]
     if getattr(args, "listen", None):
         argv += ["--listen", args.listen]
+    if getattr(args, "mem_prealloc", False):
+        argv.append("--mem-prealloc")
     return argv
 
 

@@ -35,6 +35,7 @@ from ..migration import layout as L
 from ..migration.image import p2m_frame_count
 from ..migration.savefile import begin_save_file
 from ..xen.memory import PAGE_SIZE
+from .pagebatch import runs
 
 BANNER = b"xl migration receiver ready, send binary domain data.\n"  # xl.h migrate_receiver_banner
 MAX_ROUNDS = 5
@@ -56,17 +57,6 @@ def parse_addr(spec: str) -> tuple[str, int]:
 
 
 # ---- the sender ----
-def _runs(pfns: np.ndarray, mfns: np.ndarray):
-    """(start, end) index ranges where both pfn and mfn go up by one: a
-    slice copy each, with no temporary array (a domain is built from 2 MiB
-    extents, so a round is a few hundred runs at most)."""
-    if not len(pfns):
-        return []
-    breaks = np.nonzero((np.diff(pfns) != 1) | (np.diff(mfns) != 1))[0] + 1
-    edges = [0, *breaks.tolist(), len(pfns)]
-    return list(zip(edges[:-1], edges[1:]))
-
-
 class _Copy:
     """What was last sent of each pfn: its frame and the frame's bytes."""
 
@@ -83,7 +73,7 @@ class _Copy:
         same = np.nonzero(valid & ~moved)[0]
         changed = np.zeros(len(p2m), dtype=bool)
         mfns = p2m[same].astype(np.int64)
-        for a, b in _runs(same, mfns):
+        for a, b in runs(same, mfns):
             for lo in range(a, b, 4096):  # 16 MiB at a time: the comparison's temporary stays small
                 hi = min(lo + 4096, b)
                 p0, m0 = int(same[lo]), int(mfns[lo])
@@ -97,7 +87,7 @@ class _Copy:
         self.mfn[pfns[hole]] = -2
         keep, frames = pfns[~hole], mfns[~hole].astype(np.int64)
         self.mfn[keep] = frames
-        for a, b in _runs(keep, frames):
+        for a, b in runs(keep, frames):
             p0, m0 = int(keep[a]), int(frames[a])
             self.sent[p0:p0 + b - a] = self.frames[m0:m0 + b - a]
 

@@ -239,6 +239,23 @@ class Incoming:
         self.frames = Frames(mem)
         self.xen = model_p2m(d, nr_pfns)
 
+    def place(self, pfns: np.ndarray, types: np.ndarray) -> memoryview | None:
+        """Where a batch of plain pages may be read straight into: the
+        frames themselves, when every page is a normal one (no type in the
+        stream or in the domain) and they go to consecutive frames in order,
+        as a domain built from 2 MiB extents has them. The domain must not
+        change under the read: the host refuses requests on it meanwhile
+        (VM.incoming) and it does not run."""
+        if not len(pfns) or (types != L.NOTAB).any() or int(pfns.max()) >= self.nr_pfns:
+            return None
+        frames = self.xen[pfns.astype(np.int64)]
+        m0 = int(frames[0])
+        if m0 < 0 or int(frames[-1]) - m0 != len(frames) - 1 or (len(frames) > 1 and (np.diff(frames) != 1).any()):
+            return None
+        if self.frames.ptype[m0:m0 + len(frames)].any():
+            return None
+        return memoryview(self.hv.mem.mm)[m0 << PAGE_SHIFT:(m0 + len(frames)) << PAGE_SHIFT]
+
     def frame_of(self, pfns: np.ndarray) -> np.ndarray:
         return self.xen[pfns]
 
@@ -281,8 +298,11 @@ class Incoming:
         hv, d, mem, abi = self.hv, self.d, self.hv.mem, self.d.abi
         g = L.WIDTHS[d.rt.word]
         # update_guest_p2m: the guest's list now names the new frames.
+        from .pagebatch import model_p2m
+
         words = np.full(len(p2m_frames) * g.pfns_per_frame, 0, dtype=g.p2m_dtype)
-        words[:self.nr_pfns] = [d.p2m.get(pfn, g.invalid_mfn) for pfn in range(self.nr_pfns)]
+        frames = model_p2m(d, self.nr_pfns)
+        words[:self.nr_pfns] = np.where(frames >= 0, frames, g.invalid_mfn).astype(g.p2m_dtype)
         raw = words.tobytes()
         for i, pfn in enumerate(p2m_frames):
             mem.write(d.p2m[pfn] << PAGE_SHIFT, raw[i * PAGE_SIZE:(i + 1) * PAGE_SIZE])

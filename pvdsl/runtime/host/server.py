@@ -82,6 +82,7 @@ class VM:
         self.kernel = None  # the guest kernel (drivers, xenstore client), once booted
         self.crash_reason: str | None = None
         self.paused = False  # xl pause: the guest kernel gets no turn
+        self.incoming = False  # a restore or an arriving migration is filling it: no request may touch it
         self.config: dict = {}  # what `vm create` was given: a save file carries it
 
     def row(self) -> dict:
@@ -97,10 +98,11 @@ class VM:
 
 
 class Host:
-    def __init__(self, memory: int = DEFAULT_HOST_MEMORY, dom0_memory: int = DEFAULT_DOM0_MEMORY):
+    def __init__(self, memory: int = DEFAULT_HOST_MEMORY, dom0_memory: int = DEFAULT_DOM0_MEMORY,
+                 prealloc: bool = False):
         from ..xen.hypervisor import Hypervisor
 
-        self.hv = Hypervisor(memory + XEN_RESERVE_BYTES)
+        self.hv = Hypervisor(memory + XEN_RESERVE_BYTES, prealloc=prealloc)
         self.dom0 = build_pv_domain(self.hv, "x86_64", dom0_memory, 0, True, kernel_bytes=1 * MIB)
         self.dom0.name = "Domain-0"
         self.dom0_memory = dom0_memory
@@ -241,14 +243,17 @@ class Host:
     def _vm(self, req: dict) -> VM:
         """The domain named by `name`: its name, or its id as xl takes either."""
         name = _field(req, "name", str)
-        if name not in self.vms and name.isdigit():
-            by_id = {str(vm.domid): vm for vm in self.vms.values()}
-            if name in by_id:
-                return by_id[name]
-        if name not in self.vms:
+        vm = self.vms.get(name)
+        if vm is None and name.isdigit():
+            vm = {str(v.domid): v for v in self.vms.values()}.get(name)
+        if vm is None:
             known = ", ".join(sorted(self.vms)) or "none"
             raise RequestError(f"no domain named '{name}' (domains: {known})", "name")
-        return self.vms[name]
+        if vm.incoming:
+            # A stream is being read into its frames without the host's lock.
+            raise RequestError(f"domain '{vm.name}' is being restored (or migrated here); it can be managed "
+                               "once that ends", "name")
+        return vm
 
     def console(self, req: dict) -> dict:
         vm = self._vm(req)

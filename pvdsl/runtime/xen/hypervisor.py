@@ -13,6 +13,8 @@ from __future__ import annotations
 import time
 from collections import Counter, deque
 
+import numpy as np
+
 from .hypercalls import evtchn as _evtchn, grant as _grant, memory as _memory, misc as _misc  # noqa: F401 (registration)
 from .hypercalls import mmu as _mmu, platform as _platform, sched as _sched, vcpu as _vcpu  # noqa: F401 (registration)
 from ..archinfo import RT
@@ -30,14 +32,15 @@ XEN_VERSION = (4, 17)
 
 
 class Hypervisor:
-    def __init__(self, memory_bytes: int, clobber_args: bool = True, log_limit: int = 100_000):
+    def __init__(self, memory_bytes: int, clobber_args: bool = True, log_limit: int = 100_000,
+                 prealloc: bool = False):
         # The machine-to-phys tables come on top of the memory asked for, as
         # Xen's own data: callers size domains from `memory_bytes`.
         base = memory_bytes >> PAGE_SHIFT
         nframes = base
         for _ in range(3):
             nframes = base + m2p_overhead(nframes)
-        self.mem = MachineMemory(nframes)
+        self.mem = MachineMemory(nframes, prealloc)
         self.mm = PageTypes(self)
         self.domains: dict[int, Domain] = {}
         self.xen_pages: set[int] = set()
@@ -93,13 +96,13 @@ class Hypervisor:
             self.m2p[mfn] = M2P_INVALID
             d.tot_pages += 1
             return mfn
-        owner, count, allocated, pages, m2p = mem.owner, mem.count, mem.allocated, d.pages, self.m2p
-        for m in range(mfn, mfn + n):
-            owner[m] = d.domid
-            count[m] = 1
-            allocated[m] = 1
-            pages.add(m)
-            m2p[m] = M2P_INVALID
+        # An extent: the same per-frame state, a slice at a time (the
+        # builder asks for 2 MiB extents, 512 of them a GiB).
+        mem.owner[mfn:mfn + n] = [d.domid] * n
+        mem.count[mfn:mfn + n] = [1] * n
+        mem.allocated[mfn:mfn + n] = b"\x01" * n
+        d.pages.update(range(mfn, mfn + n))
+        self.m2p.invalidate_run(mfn, n)
         d.tot_pages += n
         return mfn
 
@@ -255,39 +258,56 @@ class Hypervisor:
 
     # ---- invariants (checked by the property tests) ----
     def check_invariants(self) -> list[str]:
+        """What is inconsistent between the domains and the frame table, one
+        line each. Array-wise: a host has hundreds of thousands of frames,
+        and `vm create` checks this for every domain it boots."""
         bad = []
         mem = self.mem
-        seen: dict[int, int] = {}
+        nframes = mem.nframes
+        owner = np.array(mem.owner, dtype=np.int64)
+        seen = np.full(nframes, -2, dtype=np.int64)  # the domain whose lists hold each frame
         for d in self.domains.values():
-            for m in d.pages | d.xenheap_pages:
-                if m in seen:
-                    bad.append(f"mfn {m:#x} owned by dom{seen[m]} and dom{d.domid}")
-                seen[m] = d.domid
-                if mem.owner[m] != d.domid:
-                    bad.append(f"mfn {m:#x} in dom{d.domid}'s list but the frame table says {mem.owner[m]}")
+            listed = np.sort(_frames(d.pages | d.xenheap_pages))
+            bad += [f"mfn {m:#x} owned by dom{seen[m]} and dom{d.domid}" for m in listed[seen[listed] != -2].tolist()]
+            seen[listed] = d.domid
+            bad += [f"mfn {m:#x} in dom{d.domid}'s list but the frame table says {mem.owner[m]}"
+                    for m in listed[owner[listed] != d.domid].tolist()]
             if d.tot_pages != len(d.pages):
                 bad.append(f"dom{d.domid}: tot_pages {d.tot_pages} != {len(d.pages)} pages owned")
             # tot_pages above max_pages is no violation: XEN_DOMCTL_max_mem may
             # lower max_pages under what a domain holds ("ratchet down"); Xen
             # then refuses it any new page (alloc_domheap_pages).
-            for pfn, m in d.p2m.items():
-                if m not in d.pages:
-                    bad.append(f"dom{d.domid}: p2m[{pfn:#x}] = {m:#x}, not a frame it owns")
+            owned = np.zeros(nframes + 1, dtype=bool)
+            owned[_frames(d.pages)] = True
+            mfns = np.fromiter(d.p2m.values(), dtype=np.int64, count=len(d.p2m))
+            outside = ~owned[np.where((mfns >= 0) & (mfns < nframes), mfns, nframes)]
+            if outside.any():
+                pfns = np.fromiter(d.p2m.keys(), dtype=np.int64, count=len(d.p2m))
+                bad += [f"dom{d.domid}: p2m[{p:#x}] = {m:#x}, not a frame it owns"
+                        for p, m in zip(pfns[outside].tolist(), mfns[outside].tolist())]
             for v in d.vcpus:
                 if v.guest_table != INVALID_MFN and mem.owner[v.guest_table] != d.domid:
                     bad.append(f"dom{d.domid} vcpu{v.vcpu_id}: cr3 {v.guest_table:#x} not owned")
-        for m in range(mem.nframes):
-            o = mem.owner[m]
-            if o == OWNER_FREE:
-                if not mem.is_free[m] or mem.count[m] or mem.tcount[m]:
-                    bad.append(f"free mfn {m:#x} has references or is not on the free list")
-            else:
-                if mem.is_free[m]:
-                    bad.append(f"owned mfn {m:#x} is on the free list")
-                if o != self.domid_xen and m not in seen:
-                    bad.append(f"mfn {m:#x} owned by {o} but in no domain's list")
-                if mem.count[m] <= 0 or mem.tcount[m] < 0:
-                    bad.append(f"mfn {m:#x}: count {mem.count[m]} tcount {mem.tcount[m]}")
-                if mem.pinned[m] and mem.tcount[m] < 1:
-                    bad.append(f"mfn {m:#x} pinned without a type reference")
+        count = np.array(mem.count, dtype=np.int64)
+        tcount = np.array(mem.tcount, dtype=np.int64)
+        is_free = np.frombuffer(mem.is_free, dtype=np.uint8).astype(bool)
+        pinned = np.frombuffer(mem.pinned, dtype=np.uint8).astype(bool)
+        free = owner == OWNER_FREE
+        rules = [
+            (free & (~is_free | (count != 0) | (tcount != 0)),
+             lambda m: f"free mfn {m:#x} has references or is not on the free list"),
+            (~free & is_free, lambda m: f"owned mfn {m:#x} is on the free list"),
+            (~free & (owner != self.domid_xen) & (seen == -2),
+             lambda m: f"mfn {m:#x} owned by {mem.owner[m]} but in no domain's list"),
+            (~free & ((count <= 0) | (tcount < 0)),
+             lambda m: f"mfn {m:#x}: count {mem.count[m]} tcount {mem.tcount[m]}"),
+            (~free & pinned & (tcount < 1), lambda m: f"mfn {m:#x} pinned without a type reference"),
+        ]
+        for m in np.flatnonzero(np.logical_or.reduce([hit for hit, _ in rules])).tolist():
+            bad += [say(m) for hit, say in rules if hit[m]]
         return bad
+
+
+def _frames(frames: set[int]) -> np.ndarray:
+    return np.fromiter(frames, dtype=np.int64, count=len(frames))
+

@@ -61,6 +61,12 @@ class MachToPhys:
             at = mfn * w
             struct.pack_into(fmt, mm, bases[at >> PAGE_SHIFT] + (at & (PAGE_SIZE - 1)), pfn & mask)
 
+    def invalidate_run(self, mfn0: int, n: int) -> None:
+        """Entries mfn0 .. mfn0+n-1 invalid, writing the tables only if one
+        is not already (a freed frame's entry is, and a new extent's usually)."""
+        if self._values[mfn0:mfn0 + n].count(M2P_INVALID) != n:
+            self.set_run(mfn0, None, n)
+
     def set_run(self, mfn0: int, pfn0: int | None, n: int) -> None:
         """Entries mfn0 .. mfn0+n-1 set to pfn0 .. pfn0+n-1 at once (a domain
         built from consecutive frames), or invalid for pfn0 None (a domain

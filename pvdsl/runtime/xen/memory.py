@@ -15,6 +15,8 @@ import ctypes
 import mmap
 import struct
 
+import numpy as np
+
 from ..errors import RuntimeSetupError
 
 PAGE_SHIFT = 12
@@ -39,6 +41,10 @@ TYPE_NAMES = {PGT_NONE: "none", PGT_L1: "L1", PGT_L2: "L2", PGT_L3: "L3", PGT_L4
 
 OWNER_FREE = -1
 
+_mincore = ctypes.CDLL(None, use_errno=True).mincore
+_mincore.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p)
+_mincore.restype = ctypes.c_int
+
 
 def pt_level(ptype: int) -> int:
     """1..4 for a page-table type, 0 otherwise."""
@@ -47,14 +53,23 @@ def pt_level(ptype: int) -> int:
 
 
 class MachineMemory:
-    def __init__(self, nframes: int):
+    def __init__(self, nframes: int, prealloc: bool = False):
+        """prealloc: have the host kernel commit every frame now (as QEMU's
+        -mem-prealloc does), as a real machine's RAM is there from power-on;
+        otherwise frames are committed on first touch, which is cheap to
+        start but makes the first write into each frame cost a page fault."""
         if nframes <= 0:
             raise RuntimeSetupError("machine memory must have at least one frame")
         self.nframes = nframes
         self.size = nframes * PAGE_SIZE
-        self.mm = mmap.mmap(-1, self.size)
+        flags = mmap.MAP_SHARED | (mmap.MAP_POPULATE if prealloc else 0)
+        try:
+            self.mm = mmap.mmap(-1, self.size, flags=flags)
+        except OSError as err:
+            raise RuntimeSetupError(f"cannot map {self.size >> 20} MiB of machine memory: {err.strerror}") from None
         self._array = (ctypes.c_ubyte * self.size).from_buffer(self.mm)
         self.host_address = ctypes.addressof(self._array)
+        self._words = np.frombuffer(self.mm, dtype=np.uint64).reshape(nframes, PAGE_SIZE // 8)
         # The frame table (Xen's struct page_info, one field per list).
         self.owner = [OWNER_FREE] * nframes  # domid, OWNER_FREE, or DOMID_XEN
         self.count = [0] * nframes  # general references (Xen's count_info)
@@ -118,10 +133,14 @@ class MachineMemory:
         self._hint = min(self._hint, mfn)
 
     def scrub(self) -> None:
-        """Zero the frames released since the last scrub. Each run of
-        contiguous frames is one madvise(MADV_REMOVE): the host gets the
-        memory back and the next touch reads zeros, so a balloon that gives
-        back a GiB of frames the guest never touched costs no page faults."""
+        """Zero the frames released since the last scrub. A frame the host
+        kernel holds in RAM is zeroed in place and stays there, as a real
+        machine's RAM does: the next domain's first write into it (a
+        restore, a migration arriving) then costs no page fault, which on a
+        virtualised host is several times the copy itself. Frames not in
+        RAM (never touched, or swapped out) go back to the host with
+        madvise(MADV_REMOVE) and read as zeros; so a balloon that gives
+        back a GiB of frames the guest never touched touches none of them."""
         frames = self._unscrubbed
         if not frames:
             return
@@ -129,11 +148,31 @@ class MachineMemory:
         start = prev = frames[0]
         for m in frames[1:]:
             if m != prev + 1:
-                self.mm.madvise(mmap.MADV_REMOVE, start << PAGE_SHIFT, (prev - start + 1) << PAGE_SHIFT)
+                self._zero_run(start, prev + 1)
                 start = m
             prev = m
-        self.mm.madvise(mmap.MADV_REMOVE, start << PAGE_SHIFT, (prev - start + 1) << PAGE_SHIFT)
+        self._zero_run(start, prev + 1)
         frames.clear()
+
+    def _zero_run(self, lo: int, hi: int) -> None:
+        held = self.in_ram(lo, hi)
+        edges = np.flatnonzero(np.diff(held.view(np.int8), prepend=np.int8(-1), append=np.int8(-1))).tolist()
+        for a, b in zip(edges[:-1], edges[1:]):
+            if held[a]:
+                # Only the frames that hold something: one never written maps
+                # the host's zero page, and writing zeros would allocate it.
+                words = self._words[lo + a:lo + b]
+                words[words.any(axis=1)] = 0
+            else:
+                self.mm.madvise(mmap.MADV_REMOVE, (lo + a) << PAGE_SHIFT, (b - a) << PAGE_SHIFT)
+
+    def in_ram(self, lo: int, hi: int) -> np.ndarray:
+        """For each frame of [lo, hi): whether the host holds it in RAM (mincore)."""
+        vec = np.zeros(hi - lo, dtype=np.uint8)
+        if _mincore(ctypes.c_void_p(self.host_address + (lo << PAGE_SHIFT)), ctypes.c_size_t((hi - lo) << PAGE_SHIFT),
+                    vec.ctypes.data_as(ctypes.c_void_p)) != 0:
+            return np.zeros(hi - lo, dtype=bool)  # unknown: give them back, which is always right
+        return (vec & 1).astype(bool)
 
     def valid(self, mfn: int) -> bool:
         return 0 <= mfn < self.nframes

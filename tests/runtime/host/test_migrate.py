@@ -54,7 +54,7 @@ def rows(sock: str) -> dict:
 
 def test_two_hosts_migrate_a_guest_of_each_arch(tmp_path, capsys):
     a, b, port = str(tmp_path / "a.sock"), str(tmp_path / "b.sock"), free_port()
-    with served_host(a, "768M"), served_host(b, "768M", "--listen", f"127.0.0.1:{port}"):
+    with served_host(a, "768M"), served_host(b, "768M", "--listen", f"127.0.0.1:{port}", "--mem-prealloc"):
         wait_up(a)
         wait_up(b)
         for name, target in (("web", "x86_64-domu"), ("old", "i386-domu")):

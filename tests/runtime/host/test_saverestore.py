@@ -229,3 +229,63 @@ def test_progress_lines_reach_the_client(tmp_path):
                       progress=lambda event, n: seen.append((event, n)))
         assert out["ok"] and seen[0] == ("total", 16 * 256)
         assert sum(n for e, n in seen if e == "pages") == 16 * 256
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_pages_read_straight_into_the_frames_are_the_streams(tmp_path, target, monkeypatch):
+    """`vm restore` reads a batch of plain pages into the new domain's
+    frames themselves (Incoming.place): when the stream is in, before the
+    guest resumes, every normal page holds what the stream carries, as when
+    each batch is copied in from the reader's buffer."""
+    from pvdsl.runtime.host import savefile
+    from pvdsl.runtime.host.saverestore import Incoming
+
+    host = Host(512 * MIB, 32 * MIB)
+    vm = make(host, "g", target, 64 * MIB)
+    rng = random.Random(7)
+    for pfn in vm.kernel.free_pages(300):  # pages that hold something, not just the boot's
+        host.hv.mem.write(vm.machine.guest.p2m[pfn] << 12, rng.randbytes(4096))
+    path = tmp_path / "g.save"
+    host.handle({"op": "save", "name": "g", "path": str(path), "checkpoint": True})
+    image = read_save_file(open(path, "rb")).image
+    si_pfn = vm.machine.guest.kernel.pfn_of(vm.machine.guest.start_info_va)
+    plain = [p for p in image.pages if p.type == L.NOTAB and p.pfn not in {si_pfn, *image.p2m_frames}]
+    assert len(plain) > 60 * 256
+    snapshot, finish = {}, savefile.finish_restore
+
+    def pages_in(host, vm, config, state, origin):
+        d = vm.machine.guest
+        snapshot[vm.name] = {p.pfn: host.hv.mem.read(d.p2m[p.pfn] << 12, 4096) for p in plain}
+        return finish(host, vm, config, state, origin)
+
+    monkeypatch.setattr(savefile, "finish_restore", pages_in)
+    placed, place = [], Incoming.place
+    monkeypatch.setattr(Incoming, "place", lambda self, p, t: placed.append(place(self, p, t)) or placed[-1])
+    host.handle({"op": "restore", "path": str(path), "name": "a"})
+    assert sum(v is not None for v in placed) >= 14, "most of the 16 batches go straight into frames"
+    monkeypatch.setattr(Incoming, "place", lambda self, p, t: None)
+    host.handle({"op": "restore", "path": str(path), "name": "b"})
+    for name in ("a", "b"):
+        wrong = [p.pfn for p in plain if snapshot[name][p.pfn] != p.data]
+        assert not wrong, f"{name}: pfns {[hex(p) for p in wrong[:8]]} differ from the stream"
+    assert not host.hv.check_invariants()
+
+
+def test_a_domain_being_restored_takes_no_requests(tmp_path):
+    """Its frames are written without the host's lock: destroying it (or
+    anything else) meanwhile is refused, and works once the restore ends."""
+    host = Host(256 * MIB, 32 * MIB)
+    make(host, "g", "i386-domu", 16 * MIB)
+    path = tmp_path / "g.save"
+    host.handle({"op": "save", "name": "g", "path": str(path)})
+    refused = []
+
+    def meanwhile(event, _n):
+        if event == "pages" and not refused:
+            with pytest.raises(RequestError) as err:
+                host.handle({"op": "destroy", "name": "g"})
+            refused.append(str(err.value))
+
+    host.handle({"op": "restore", "path": str(path), "_progress": meanwhile})
+    assert refused == ["domain 'g' is being restored (or migrated here); it can be managed once that ends"]
+    assert host.handle({"op": "destroy", "name": "g"})["frames_freed"] > 16 * 256

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from migrationsupport import records, synthetic_image, verify_stream, xl_config
 
+from pvdsl.runtime.migration.rules import with_data
+
 from pvdsl.runtime.migration import (FORMATS, L1TAB, L4TAB, NOTAB, WIDTHS, XTAB, DomainImage, Page, StreamWriter,
                                      TscInfo, VcpuState, begin_save_file, layout, open_save_file, p2m_frame_pages,
                                      read_libxc, read_save_file, write_libxc, write_save_file)
@@ -162,6 +164,36 @@ def test_streaming_reader(images):
             assert bytes(batch.data) == b"".join(p.data for p in with_data)
             pages += len(batch.pfns)
     assert pages == len(image.pages) and seen[0] == "X86_PV_INFO" and seen[-1] == "END"
+
+
+def test_the_reader_reads_pages_where_place_says(images):
+    """StreamReader.place: a checked batch's pages go straight into the
+    memory it names when that is exactly their size; otherwise (None, or a
+    view of another size) into the reader's own buffer."""
+    image = images[8, 1]
+    buf = io.BytesIO()
+    write_save_file(buf, image, b"", "libxl")
+    for answer in ("exact", "none", "short"):
+        buf.seek(0)
+        reader, _config, _fmt = open_save_file(buf)
+        given = []
+
+        def place(pfns, types):
+            n = int(np.count_nonzero(with_data(types)))
+            mem = memoryview(bytearray(4096 * (n if answer == "exact" else n - 1)))
+            given.append(mem)
+            return None if answer == "none" else mem
+
+        reader.place = place
+        for rec in reader:
+            if rec.name == "PAGE_DATA":
+                batch = rec.value
+                with_data = [p for p in image.pages[int(batch.pfns[0]):int(batch.pfns[-1]) + 1] if p.data]
+                assert bytes(batch.data) == b"".join(p.data for p in with_data)
+                assert batch.placed == (answer == "exact")
+                if answer == "exact":
+                    assert bytes(given[-1]) == bytes(batch.data)
+        assert len(given) == 2  # once per PAGE_DATA record, after its pfns were checked
 
 
 def test_writer_refuses_what_the_reader_rejects(images):
