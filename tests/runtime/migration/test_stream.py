@@ -188,8 +188,8 @@ def test_the_reader_reads_pages_where_place_says(images):
         for rec in reader:
             if rec.name == "PAGE_DATA":
                 batch = rec.value
-                with_data = [p for p in image.pages[int(batch.pfns[0]):int(batch.pfns[-1]) + 1] if p.data]
-                assert bytes(batch.data) == b"".join(p.data for p in with_data)
+                carried = [p for p in image.pages[int(batch.pfns[0]):int(batch.pfns[-1]) + 1] if p.data]
+                assert bytes(batch.data) == b"".join(p.data for p in carried)
                 assert batch.placed == (answer == "exact")
                 if answer == "exact":
                     assert bytes(given[-1]) == bytes(batch.data)
