@@ -237,6 +237,10 @@ def receive_stream(host, f, name: str | None, origin: str, progress=None, size: 
         error = err
     except _guest_errors() as err:
         error = err
+    except BaseException:
+        if vm is not None:
+            vm.incoming = False  # whatever went wrong, the domain can be destroyed
+        raise
     if vm is not None and vm.name in host.vms:
         with host.lock:
             vm.incoming = False

@@ -351,3 +351,34 @@ def test_invariants_after_building(host):
     assert int.from_bytes(host.get(d, mfn_list + 7 * d.rt.word, d.rt.word), "little") == d.p2m[7]
     assert host.hv.mem.ptype[d.kernel.root_mfn] in (3, 4)
     assert host.hv.mem.ptype[d.p2m[d.kernel.pt_pfns[-1]]] in (PGT_L1, PGT_L2)
+
+
+def test_check_invariants_names_each_kind_of_inconsistency():
+    hv = Hypervisor(40 * MIB)
+    a = build_pv_domain(hv, "x86_64", 8 * MIB, 1, False)
+    b = build_pv_domain(hv, "i386", 8 * MIB, 2, False)
+    assert hv.check_invariants() == []
+    mem = hv.mem
+    free = mem.is_free.find(1)
+    mem.count[free] = 1  # a free frame with a reference
+    shared = a.p2m[40]
+    b.pages.add(shared)  # listed by both
+    b.tot_pages += 1
+    stray = a.p2m[41]
+    a.pages.discard(stray)  # owned, listed nowhere, yet in a's p2m
+    a.tot_pages -= 1
+    on_list = a.p2m[42]
+    mem.is_free[on_list] = 1  # owned but on the free list
+    unpinned = a.p2m[43]
+    mem.pinned[unpinned] = 1  # pinned without a type reference
+    mem.tcount[unpinned] = 0
+    bad = hv.check_invariants()
+    assert bad == [
+        f"dom1: p2m[0x29] = {stray:#x}, not a frame it owns",
+        f"mfn {shared:#x} owned by dom1 and dom2",
+        f"mfn {shared:#x} in dom2's list but the frame table says 1",
+        f"free mfn {free:#x} has references or is not on the free list",
+        f"mfn {stray:#x} owned by 1 but in no domain's list",
+        f"owned mfn {on_list:#x} is on the free list",
+        f"mfn {unpinned:#x} pinned without a type reference",
+    ]
