@@ -187,7 +187,9 @@ def build_pv_domain(hv, arch_name: str, memory_bytes: int, domid: int, privilege
     d.vcpus[0].up = True
     hv.write_hypercall_page(d, d.p2m[0])
     # The p2m list, as the guest's mfn_list.
-    p2m = abi.pack_words([d.p2m[pfn] for pfn in range(nr_pages)])
+    # _populate filled the p2m in pfn order from an empty one: its values are the list.
+    p2m = abi.pack_words(list(d.p2m.values()) if len(d.p2m) == nr_pages else
+                         [d.p2m[pfn] for pfn in range(nr_pages)])
     for i in range(0, len(p2m), PAGE_SIZE):
         mem.write(d.p2m[lay["p2m_pfn"] + i // PAGE_SIZE] << PAGE_SHIFT, p2m[i:i + PAGE_SIZE])
     layout = KernelLayout(rt, va, nr_pages, kernel_pages, lay["v_end"], va, va + lay["p2m_pfn"] * PAGE_SIZE,

@@ -125,7 +125,7 @@ class Host:
         from ...arch import TARGETS
         from ..errors import LoadError, RuntimeSetupError
         from ..session.report import format_text, summary
-        from ..session.machine import SpecError, build_backends
+        from ..session.machine import SpecError, build_backends_cached
         from ..session.workload import Runner, WorkloadError, default_workload, parse
         from ..guest.balloon import BalloonError
         from ..guest.kernel import GuestKernel
@@ -164,7 +164,7 @@ class Host:
             raise RequestError(f"not enough free host memory for {memory >> 20}M "
                                f"({self.hv.mem.free_frames * 4096 >> 20}M free)", "memory")
         try:
-            built = build_backends(spec, target, include, backend)
+            built = build_backends_cached(spec, target, include, backend)
         except SpecError as err:
             raise RequestError(f"spec did not build for {tname}:\n{err}", "spec") from None
         if not built:

@@ -46,6 +46,43 @@ class BuiltBackend:
     program: object = None
 
 
+_BUILT: dict[tuple, tuple[tuple, list[BuiltBackend]]] = {}
+
+
+def _sources_now(built: list[BuiltBackend], dirs: list[Path]) -> tuple:
+    """What a build depended on, as it is on disk now: the text of every
+    file it read, and which .pv files the directories it searched hold (a
+    new file there could be what an import finds next time)."""
+    texts = []
+    for b in built:
+        for unit in getattr(b.program, "units", ()):
+            try:
+                texts.append((str(unit.path), Path(unit.path).read_text()))
+            except (OSError, UnicodeDecodeError):
+                texts.append((str(unit.path), None))
+    listing = tuple(sorted(str(p) for d in dirs if d.is_dir() for p in d.glob("*.pv")))
+    return tuple(sorted(texts)), listing
+
+
+def build_backends_cached(spec: str | Path, target: Target, include=(), backend: str | None = None
+                          ) -> list[BuiltBackend]:
+    """build_backends, reusing this process's last build of the same spec
+    for the same target while none of the files it read (nor the .pv files
+    beside them) changed: `vm create` and every restore or arriving
+    migration of a guest build its spec, and a GiB guest's restore should
+    not spend a seventh of its time compiling what it compiled before."""
+    path = Path(spec).resolve()
+    dirs = [path.parent, *(Path(p).resolve() for p in include)]
+    key = (str(path), target.name, tuple(str(p) for p in include), backend)
+    hit = _BUILT.get(key)
+    if hit is not None and hit[0] == _sources_now(hit[1], dirs):
+        return hit[1]
+    built = build_backends(spec, target, include, backend)
+    if built:  # (an empty answer names no file to watch)
+        _BUILT[key] = (_sources_now(built, dirs), built)
+    return built
+
+
 def build_backends(spec: str | Path, target: Target, include=(), backend: str | None = None) -> list[BuiltBackend]:
     from ...sema.program import check_each
     from ...target.build import build_program
