@@ -273,6 +273,9 @@ def cmd_host_start(args) -> int:
             except MigrationError as err:
                 print(f"pvdsl host start: error: --listen {err}", file=log)
                 return 2
+            from ..runtime.guest.kernel import warm_drivers
+
+            warm_drivers()  # before serving: compiling alongside an arriving guest would slow both
         return serve(_socket(args), host, log=log, xenstore_path=args.xenstore_socket, listen=listen)
     finally:
         if previous is not None:
