@@ -30,3 +30,17 @@ def test_shipped_backends_and_examples_pass_on_every_target():
     assert any(r.hook.startswith("law ") and r.status == "pass" for r in results)
     assert any(r.target.startswith("cross-arch") and r.status == "pass" for r in results)
     assert sum(r.executions for r in results) > 25_000
+
+
+def test_the_suspend_driver_passes_at_the_clis_default_on_both_domu_targets():
+    """With the CLI's 300 examples a start_info naming a store frame outside
+    the guest and a console frame beyond the M2P's mapped part came up: the
+    compiler had sunk the console's M2P read past the store's check, so the
+    compiled hook refused where the source (and the reference interpreter)
+    read first and faulted. The driver now checks one frame before reading
+    the next."""
+    spec = str(ROOT / "pvdsl/specs/drivers/suspend.pv")
+    opts = Options(targets=["i386-domu", "x86_64-domu"], examples=300, seed=0)
+    results, reports, errors = merge(collect([spec], opts, jobs=1), opts)
+    assert not errors, errors
+    assert [r.status for r in results] == ["pass", "pass"], [reports.get(r.key, r.reason) for r in results]
