@@ -19,7 +19,6 @@ destroys what was built: no domain, frame or xenstore node stays behind.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import tempfile
@@ -159,31 +158,44 @@ def restore(host, path: str, name: str | None = None, progress=None) -> dict:
     except OSError as err:
         raise SaveFileError(f"cannot read {path}: {err.strerror}", "path") from None
     with f:
-        _read_ahead(f.fileno())
-        out = receive_stream(host, f, name, path, progress, size=os.fstat(f.fileno()).st_size)
+        stop = _read_ahead(f.fileno())
+        try:
+            out = receive_stream(host, f, name, path, progress, size=os.fstat(f.fileno()).st_size)
+        finally:
+            stop.set()
     if not out["ok"]:
         raise SaveFileError(out["error"], out.get("field"))
     del out["ok"]
     return out
 
 
-def _read_ahead(fd: int) -> None:
-    """Have the kernel read the whole file into the page cache in the
-    background (POSIX_FADV_WILLNEED), while the domain is being built from
-    its header: the disk works while the CPU does. From a thread, because
-    the call itself queues the reads one by one."""
+def _read_ahead(fd: int):
+    """Bring the whole file into the page cache from a thread while the
+    domain is being built from its header, so that the disk works while the
+    CPU does. It reads the file (into one scratch buffer, without the GIL):
+    POSIX_FADV_WILLNEED would be the call for it, but Linux caps it at one
+    readahead window (a few hundred KiB). Returns the event that stops it
+    (the restore is over, or failed)."""
     import threading
 
-    own = os.dup(fd)  # the file may be closed (the restore failed) before the thread runs
+    own = os.dup(fd)  # the file may be closed (the restore failed) before the thread is done
+    stop = threading.Event()
 
-    def advise():
+    def read_through():
         try:
-            with contextlib.suppress(OSError):
-                os.posix_fadvise(own, 0, 0, os.POSIX_FADV_WILLNEED)
+            buf, at = bytearray(4 << 20), 0
+            while not stop.is_set():
+                n = os.preadv(own, [buf], at)
+                if n <= 0:
+                    return
+                at += n
+        except OSError:
+            pass
         finally:
             os.close(own)
 
-    threading.Thread(target=advise, name="pvdsl-readahead", daemon=True).start()
+    threading.Thread(target=read_through, name="pvdsl-readahead", daemon=True).start()
+    return stop
 
 
 def receive_stream(host, f, name: str | None, origin: str, progress=None, size: int | None = None) -> dict:
