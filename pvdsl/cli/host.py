@@ -85,8 +85,9 @@ def add_host_parsers(subparsers) -> None:
                        help="memory of dom0 (default 64M)")
     start.add_argument("--mem-prealloc", action="store_true",
                        help="commit all of the host's memory at start, as QEMU's -mem-prealloc does (slower to "
-                            "start, about 0.6 s a GiB here): restores and arriving migrations then write into "
-                            "memory that is there, instead of paying a page fault per first-touched page")
+                            "start: one to three seconds a GiB on a virtualised machine): restores and arriving "
+                            "migrations then write into memory that is there, instead of paying a page fault "
+                            "per first-touched page")
     start.add_argument("--xenstore-socket", metavar="PATH",
                        help="Unix socket of the host's xenstored, for $XENSTORED_PATH (default: next to the "
                             "host's socket, <dir>/<stem>-xenstore.sock)")
@@ -95,7 +96,8 @@ def add_host_parsers(subparsers) -> None:
                             "PORT+1 ... (e.g. 127.0.0.1:5900)")
     start.add_argument("--listen", metavar="ADDR:PORT",
                        help="receive live migrations (`vm migrate N ADDR:PORT` on another host) on this TCP "
-                            "address, as `xl migrate-receive` does (e.g. 127.0.0.1:8002)")
+                            "address, as `xl migrate-receive` does (e.g. 127.0.0.1:8002); the guests' drivers are "
+                            "compiled before the host serves (about 2 s), not when the first guest arrives")
     start.add_argument("--background", action="store_true",
                        help="detach as a daemon; return once it accepts connections, printing its pid")
     start.add_argument("--log", metavar="FILE",
