@@ -57,7 +57,7 @@ def warm_drivers() -> None:
     for target in (t.name for t in TARGETS.values() if t.role == "domu"):
         for spec in sorted(DRIVERS.glob("*.pv")):
             try:
-                build_driver(str(spec), target)
+                build_driver(str(spec), target, None)  # as load_driver calls it: the same cache key
             except LoadError:
                 pass  # the first domain that needs it reports the error
 

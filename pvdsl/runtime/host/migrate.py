@@ -9,11 +9,13 @@ The sender (`vm migrate N ADDR:PORT`) pre-copies while the guest keeps
 running: round 1 sends every page, each later round the pages dirtied
 meanwhile; when fewer than STOP_DIRTY pages are dirty, or after
 MAX_ROUNDS rounds, it suspends the guest and sends the last dirty pages
-and the vCPU state (stop-and-copy). Pages are found dirty by comparing each
-frame with the copy last sent, and a pfn whose frame changed (the balloon)
-is dirty too: every write counts, whichever path made it (the emulated
-vCPU writes straight to memory, which Xen's log-dirty mode would catch
-with write faults). On the receiver's success the source domain is
+and the vCPU state (stop-and-copy). Pages are found dirty in log-dirty
+mode (xen/logdirty.py: the host kernel write-protects the frames and marks
+each one written at its first write, as Xen's write faults do), or, where
+the kernel cannot, by comparing each frame with a copy of what was sent;
+a pfn whose frame changed (the balloon) is dirty too. Either way every
+write counts, whichever path made it (the emulated vCPU writes straight
+to memory). On the receiver's success the source domain is
 destroyed; on its failure the source resumes (its suspend hypercall
 returns 1) and keeps running.
 
@@ -76,8 +78,59 @@ def _commit_downwards(pages: np.ndarray, stop: threading.Event, step: int = 4096
             return
 
 
+def _moved(p2m: np.ndarray, invalid: int, sent: np.ndarray) -> np.ndarray:
+    """pfns whose frame is not the one last sent (-1: never sent; -2: sent
+    as a hole, and still one is no change)."""
+    moved = p2m.astype(np.int64) != sent
+    moved[(p2m == invalid) & (sent == -2)] = False
+    return moved
+
+
+def _record_frames(sent: np.ndarray, pfns: np.ndarray, p2m: np.ndarray, invalid: int) -> np.ndarray:
+    """The frames of `pfns` noted as sent (holes as -2); the pfns with one."""
+    mfns = p2m[pfns]
+    hole = mfns == invalid
+    sent[pfns[hole]] = -2
+    keep = pfns[~hole]
+    sent[keep] = mfns[~hole].astype(np.int64)
+    return keep
+
+
+class _Logged:
+    """Dirty pages from log-dirty mode: what was last sent of each pfn is
+    only its frame; the frames written since come from the host kernel. A
+    clean forgets what it reports, so the pfns found dirty are kept until
+    they are sent: `dirty` answers what is unsent, however often asked."""
+
+    how = "log-dirty"
+
+    def __init__(self, log, p2m: np.ndarray, invalid: int):
+        self.log, self.nframes = log, log.nframes
+        self.mfn = np.full(len(p2m), -1, dtype=np.int64)
+        self.unsent = np.zeros(len(p2m), dtype=bool)
+        self.log.clean(p2m[p2m != invalid])  # on before round 1 reads a page: writes from now on count
+
+    def close(self) -> None:
+        self.log.close()
+
+    def dirty(self, p2m: np.ndarray, invalid: int) -> np.ndarray:
+        valid = p2m != invalid
+        frames = p2m[valid].astype(np.int64)
+        written = np.zeros(self.nframes, dtype=bool)
+        written[self.log.clean(frames)] = True
+        self.unsent[valid] |= written[frames]
+        return np.nonzero(_moved(p2m, invalid, self.mfn) | self.unsent)[0]
+
+    def record(self, pfns: np.ndarray, p2m: np.ndarray, invalid: int) -> None:
+        _record_frames(self.mfn, pfns, p2m, invalid)
+        self.unsent[pfns] = False
+
+
 class _Copy:
-    """What was last sent of each pfn: its frame and the frame's bytes."""
+    """Dirty pages by comparison, where log-dirty mode is not to be had:
+    what was last sent of each pfn is its frame and the frame's bytes."""
+
+    how = "compare"
 
     def __init__(self, mem, nr: int):
         self.frames = np.frombuffer(mem.mm, dtype=np.uint8).reshape(-1, PAGE_SIZE)
@@ -99,10 +152,8 @@ class _Copy:
 
     def dirty(self, p2m: np.ndarray, invalid: int) -> np.ndarray:
         """pfns whose frame or contents changed since they were last sent."""
-        valid = p2m != invalid
-        moved = p2m.astype(np.int64) != self.mfn
-        moved[~valid & (self.mfn == -2)] = False  # still a hole
-        same = np.nonzero(valid & ~moved)[0]
+        moved = _moved(p2m, invalid, self.mfn)
+        same = np.nonzero((p2m != invalid) & ~moved)[0]
         changed = np.zeros(len(p2m), dtype=bool)
         mfns = p2m[same].astype(np.int64)
         for a, b in runs(same, mfns):
@@ -116,14 +167,21 @@ class _Copy:
         return np.nonzero(moved | changed)[0]
 
     def record(self, pfns: np.ndarray, p2m: np.ndarray, invalid: int) -> None:
-        mfns = p2m[pfns]
-        hole = mfns == invalid
-        self.mfn[pfns[hole]] = -2
-        keep, frames = pfns[~hole], mfns[~hole].astype(np.int64)
-        self.mfn[keep] = frames
+        keep = _record_frames(self.mfn, pfns, p2m, invalid)
+        frames = self.mfn[keep]
         for a, b in runs(keep, frames):
             p0, m0 = int(keep[a]), int(frames[a])
             self.sent[p0:p0 + b - a] = self.frames[m0:m0 + b - a]
+
+
+def dirty_tracker(mem, p2m: np.ndarray, invalid: int):
+    """Log-dirty mode where the host kernel has it, else the comparison."""
+    from ..xen.logdirty import LogDirty, LogDirtyUnavailable
+
+    try:
+        return _Logged(LogDirty(mem), p2m, invalid)
+    except LogDirtyUnavailable:
+        return _Copy(mem, len(p2m))
 
 
 def _send_pages(w, host, d, pfns: np.ndarray, copy: _Copy, invalid: int, progress, lock=True,
@@ -188,7 +246,7 @@ def migrate(host, vm, addr: tuple[str, int], progress=None, timeout: float = 120
         with host.lock:
             config = json.dumps(config_of(host, vm), sort_keys=True).encode()
             p2m_list, p2m_frames = guest_p2m(d, hv.mem)
-            copy = _Copy(hv.mem, len(p2m_list))
+            copy = dirty_tracker(hv.mem, p2m_list, invalid)
             w = begin_save_file(out, d.rt.word, fmt="xl", config=config)
             w.write_p2m_frames(p2m_frames, len(p2m_list) - 1)
         if progress:
@@ -253,7 +311,7 @@ def migrate(host, vm, addr: tuple[str, int], progress=None, timeout: float = 120
             host.destroy({"name": vm.name})
     elapsed = done - t0
     return {"name": vm.name, "to": f"{addr[0]}:{addr[1]}", "remote": reply, "rounds": len(rounds),
-            "pages_per_round": rounds, "page_bytes": nbytes, "bytes": total_bytes, "downtime_s": downtime,
+            "pages_per_round": rounds, "dirty_tracking": copy.how, "page_bytes": nbytes, "bytes": total_bytes, "downtime_s": downtime,
             "seconds": elapsed, "mib_per_s": total_bytes / elapsed / (1 << 20) if elapsed else 0.0,
             "p2m_frames": p2m_frame_count(d.rt.word, len(p2m_list))}
 

@@ -76,7 +76,21 @@ def test_two_hosts_migrate_a_guest_of_each_arch(tmp_path, capsys):
         assert main_host(["vm", "migrate", "web", f"127.0.0.1:{port}", "--json", "--socket", b]) == 1  # no listener on b's own
 
 
-def test_a_busy_guest_sends_what_it_dirtied_and_arrives_with_its_last_writes():
+@pytest.fixture(params=["log-dirty", "compare"])
+def tracking(request, monkeypatch):
+    """Dirty pages from log-dirty mode, or (as where the host kernel has
+    none) by comparison with a copy of what was sent."""
+    if request.param == "compare":
+        from pvdsl.runtime.xen import logdirty
+
+        def unavailable(mem):
+            raise logdirty.LogDirtyUnavailable("userfaultfd: Function not implemented")
+
+        monkeypatch.setattr(logdirty, "LogDirty", unavailable)
+    return request.param
+
+
+def test_a_busy_guest_sends_what_it_dirtied_and_arrives_with_its_last_writes(tracking):
     """The guest's program writes 60 of its pages while each batch goes out
     (the progress callback runs it, so that it runs in every round): no
     round ends with fewer than 50 dirty pages, so the migration stops after
@@ -103,6 +117,7 @@ def test_a_busy_guest_sends_what_it_dirtied_and_arrives_with_its_last_writes():
         to = f"127.0.0.1:{rx.address[1]}"
         report = src.handle({"op": "migrate", "name": "busy", "to": to, "_progress": workload})
         rounds = report["pages_per_round"]
+        assert report["dirty_tracking"] == tracking
         assert rounds[0] == 64 * 256 and len(rounds) == MAX_ROUNDS + 1, rounds
         assert all(n >= 60 for n in rounds[1:]), rounds  # what it dirtied meanwhile, then the rest
         assert report["downtime_s"] > 0 and report["bytes"] > 64 * MIB
