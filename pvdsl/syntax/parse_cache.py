@@ -11,6 +11,11 @@ The cache keeps at most MAX_ENTRIES trees (PVDSL_CACHE_MAX overrides): a hit
 marks its file as used, and a store that takes the directory past the limit
 removes the least recently used quarter, so edits over months (every
 version of a spec is a new entry) cannot fill a disk.
+
+A process also keeps the last MEMO_ENTRIES trees it loaded or stored (ASTs
+are immutable, and SourceFiles compare by path and text): a long-lived
+host builds every arriving guest's spec, and unpickling `xen.abi` again
+for each took longer than the rest of the spec's check.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from ..source import SourceFile
 
 _FORMAT = 1
 MAX_ENTRIES = 4096
+MEMO_ENTRIES = 256
+_memo: dict[Path, object] = {}  # cache path -> tree, oldest first
 
 
 @lru_cache(maxsize=1)
@@ -53,22 +60,32 @@ def _path(source: SourceFile) -> Path | None:
     return directory / f"{key.hexdigest()}.pickle"
 
 
+def _remember(path: Path, module) -> None:
+    _memo.pop(path, None)
+    _memo[path] = module
+    while len(_memo) > MEMO_ENTRIES:
+        del _memo[next(iter(_memo))]
+
+
 def load(source: SourceFile):
     path = _path(source)
     if path is None:
         return None
-    try:
-        with open(path, "rb") as f:
-            module = pickle.load(f)
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, ValueError, TypeError):
-        return None
-    # The spans must point at this SourceFile object (diagnostics quote it).
-    if getattr(module.span, "source", None) != source:
-        return None
+    module = _memo.get(path)
+    if module is None:
+        try:
+            with open(path, "rb") as f:
+                module = pickle.load(f)
+        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, ValueError, TypeError):
+            return None
+        # The spans must point at this SourceFile (diagnostics quote it).
+        if getattr(module.span, "source", None) != source:
+            return None
     try:
         os.utime(path)  # recently used: the last to be pruned
     except OSError:
         pass
+    _remember(path, module)
     return module
 
 
@@ -98,6 +115,7 @@ def store(source: SourceFile, module) -> None:
     path = _path(source)
     if path is None:
         return
+    _remember(path, module)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")

@@ -70,3 +70,21 @@ def test_the_cache_stays_under_its_limit_dropping_the_least_recently_used(tmp_pa
     for i in range(9, 40):
         parse_source(SourceFile.from_text(f"f{i}.pv", f"const C{i} = {i};\n"), Diagnostics())
         assert 6 <= len(list(tmp_path.glob("*.pickle"))) <= 8
+
+
+def test_a_process_keeps_the_trees_it_loaded(tmp_path, monkeypatch):
+    """A second load of the same text in one process unpickles nothing; a
+    changed text is not taken for it; the memo stays under its limit."""
+    monkeypatch.setenv("PVDSL_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(parse_cache, "_memo", {})
+    source = SourceFile.from_text("m.pv", "const M = 1;\n")
+    first = parse_source(source, Diagnostics())
+    for f in tmp_path.iterdir():
+        f.write_bytes(b"not a pickle")  # only the memo can answer now
+    again = parse_cache.load(SourceFile.from_text("m.pv", "const M = 1;\n"))
+    assert again is first
+    assert parse_cache.load(SourceFile.from_text("m.pv", "const M = 2;\n")) is None
+    monkeypatch.setattr(parse_cache, "MEMO_ENTRIES", 4)
+    for i in range(10):
+        parse_source(SourceFile.from_text(f"n{i}.pv", f"const N{i} = {i};\n"), Diagnostics())
+    assert len(parse_cache._memo) == 4
