@@ -246,9 +246,10 @@ def migrate(host, vm, addr: tuple[str, int], progress=None, timeout: float = 120
         with host.lock:
             config = json.dumps(config_of(host, vm), sort_keys=True).encode()
             p2m_list, p2m_frames = guest_p2m(d, hv.mem)
-            copy = dirty_tracker(hv.mem, p2m_list, invalid)
             w = begin_save_file(out, d.rt.word, fmt="xl", config=config)
             w.write_p2m_frames(p2m_frames, len(p2m_list) - 1)
+            out.flush()  # the receiver builds the domain from these while round 1 is read
+            copy = dirty_tracker(hv.mem, p2m_list, invalid)
         if progress:
             progress("total", len(p2m_list))
         rounds, nbytes = [], 0

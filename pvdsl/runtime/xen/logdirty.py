@@ -95,9 +95,10 @@ class LogDirty:
     def clean(self, mfns: np.ndarray) -> np.ndarray:
         """Of `mfns` (any order), the ones written since their last clean,
         sorted; all of them clean again."""
-        frames = np.unique(np.asarray(mfns, dtype=np.int64))
+        frames = np.sort(np.asarray(mfns, dtype=np.int64))  # (np.unique hashes: ten times slower here)
         if not len(frames):
             return frames
+        frames = frames[np.r_[True, frames[1:] != frames[:-1]]]
         if frames[0] < 0 or frames[-1] >= self.nframes:
             raise ValueError(f"frame {int(frames[0] if frames[0] < 0 else frames[-1]):#x} outside machine memory")
         breaks = np.flatnonzero(np.diff(frames) != 1) + 1
