@@ -186,7 +186,10 @@ def add_host_parsers(subparsers) -> None:
                                    "(`pvdsl host start --listen HOST:PORT`) while it runs: every page, then "
                                    "the pages it dirtied meanwhile, round after round, until fewer than 50 "
                                    "are dirty or after 5 rounds; then it is suspended, the rest sent, and it "
-                                   "resumes there. On failure it resumes here.")
+                                   "resumes there. On failure it resumes here. Dirty pages are found in log-dirty "
+                                   "mode (the host kernel's userfaultfd write-protection, Linux 6.7 or later), "
+                                   "else by comparing each page with a copy of what was sent; the report says "
+                                   "which (dirty_tracking).")
     mg.add_argument("name", metavar="N", help="the domain's name or id")
     mg.add_argument("to", metavar="HOST:PORT")
     mg.add_argument("--json", action="store_true", help="print the report (rounds, pages, bytes, downtime) as JSON")
@@ -450,7 +453,8 @@ def cmd_vm_migrate(args) -> int:
     print(f"{resp['name']}: migrated to {resp['to']} as domain {resp['remote'].get('id')} in "
           f"{resp['seconds']:.2f} s, {resp['rounds']} rounds (pages: "
           f"{', '.join(str(n) for n in resp['pages_per_round'])}), {resp['bytes']} bytes "
-          f"({resp['mib_per_s']:.0f} MiB/s), downtime {1e3 * resp['downtime_s']:.0f} ms")
+          f"({resp['mib_per_s']:.0f} MiB/s), downtime {1e3 * resp['downtime_s']:.0f} ms, dirty pages by "
+          f"{resp['dirty_tracking']}")
     return 0
 
 

@@ -66,6 +66,7 @@ def test_two_hosts_migrate_a_guest_of_each_arch(tmp_path, capsys):
             assert main_host(["vm", "migrate", name, f"127.0.0.1:{port}", "--socket", a]) == 0
             out = capsys.readouterr().out
             assert f"{name}: migrated to 127.0.0.1:{port} as domain" in out and "downtime" in out
+            assert out.rstrip().endswith("dirty pages by log-dirty"), out
         assert set(rows(a)) == {"Domain-0"}
         there = rows(b)
         assert there["web"]["mem"] == 256 and there["old"]["mem"] == 200  # the balloon's target came along
