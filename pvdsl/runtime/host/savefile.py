@@ -325,7 +325,8 @@ def begin_restore(host, config_raw: bytes, name: str | None, origin: str):
     if not isinstance(config, dict) or not all(k in config for k in ("spec", "target", "memory", "name")):
         raise SaveFileError(f"{origin}: no domain configuration (spec, target, memory, name) in the file "
                             f"(a bare libxc stream cannot be restored without one)", "config")
-    req = {"op": "create", **{k: config[k] for k in CONFIG_KEYS if k in config}, "name": name or config["name"]}
+    req = {"op": "create", **{k: config[k] for k in CONFIG_KEYS if k in config}, "name": name or config["name"],
+           "_incoming": True}
     try:
         host.create(req)
     except RequestError as err:
