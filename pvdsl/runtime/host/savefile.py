@@ -8,10 +8,11 @@ FILE once complete. Then, like `xl save`, the domain is destroyed, or with
 `--checkpoint` (xl save -c) it resumes where it was: its suspend hypercall
 returns 1, as after xc_domain_resume's fast path.
 
-Restore: the file is read and checked whole before anything is built
-(every record; a bad one is named with its byte offset); the domain is
-built from the configuration the file carries (the same layout, new
-machine frames), the saved state put into it, xenstored told of it afresh
+Restore: the domain is built from the configuration the file's header
+carries (the same layout, new machine frames) while a thread reads the
+file ahead (readahead.py); then record by record, every one checked (a bad
+one is named with its byte offset), the saved state is put into it,
+xenstored told of it afresh
 (its watches and half-read messages gone, as for a new domain), and the
 guest resumes from its suspend hypercall with 0. A failure at any point
 destroys what was built: no domain, frame or xenstore node stays behind.
@@ -23,8 +24,8 @@ import json
 import os
 import tempfile
 
-_READ_BUFFER = 1 << 20  # the restore's buffered reads
-_READ_AHEAD_MIB = 64  # per read of the readahead thread (one iovec a MiB; IOV_MAX is 1024)
+from .readahead import READ_BUFFER, ReadAhead
+
 SUSPEND_TURNS = 64  # guest kernel turns the toolstack waits for the guest to suspend (libxl: a timeout)
 CONFIG_KEYS = ("spec", "target", "memory", "vcpus", "fb", "include", "backend")
 
@@ -156,12 +157,12 @@ def _resume_in_place(vm, state: dict[str, int]) -> int:
 
 def restore(host, path: str, name: str | None = None, progress=None) -> dict:
     try:
-        f = open(path, "rb", buffering=_READ_BUFFER)
+        f = open(path, "rb", buffering=READ_BUFFER)
     except OSError as err:
         raise SaveFileError(f"cannot read {path}: {err.strerror}", "path") from None
     with f:
         size = os.fstat(f.fileno()).st_size
-        ahead = _ReadAhead(f, size)
+        ahead = ReadAhead(f, size)
         try:
             out = receive_stream(host, ahead, name, path, progress)
         finally:
@@ -170,75 +171,6 @@ def restore(host, path: str, name: str | None = None, progress=None) -> dict:
         raise SaveFileError(out["error"], out.get("field"))
     del out["ok"]
     return out
-
-
-class _ReadAhead:
-    """The file read from a thread into the page cache while the domain is
-    being built from its header, so that the disk works while the CPU does;
-    the restore reads through it (read, readinto) and waits for the thread
-    to be past what it asks for, so that only the thread reads the disk.
-
-    POSIX_FADV_WILLNEED would be the call for it, but Linux caps it at one
-    readahead window (a few hundred KiB). The thread reads 64 MiB a call,
-    into one MiB of scratch named 64 times over: it takes the GIL only
-    between calls, so the build beside it does not hold the disk up (reads
-    of a few MiB waited for the GIL after each, and finished the file up to
-    half as slow again as a plain read while the build ran); its copy
-    touches every page it brings in, which on a virtualised host is the
-    costly part of a first touch (sendfile to /dev/null, which brings pages
-    in without touching them, left the restore's own copy out of them up to
-    eight times slower); and the restore does not read the disk beside it
-    (two readers of one file took turns at the disk, each with its own
-    readahead, up to four times slower than one over the last quarter)."""
-
-    def __init__(self, f, size: int):
-        import threading
-
-        self.f, self.size, self.done = f, size, 0
-        self._cond = threading.Condition()
-        self._stop = False
-        own = os.dup(f.fileno())  # the file may be closed (the restore failed) before the thread is done
-        threading.Thread(target=self._read_through, args=(own,), name="pvdsl-readahead", daemon=True).start()
-
-    def _read_through(self, own: int) -> None:
-        scratch = [bytearray(1 << 20)] * _READ_AHEAD_MIB
-        calls = 0
-        try:
-            while not self._stop:
-                # The first MiB alone: the headers the build starts from.
-                n = os.preadv(own, scratch if calls else scratch[:1], self.done)
-                calls += 1
-                if n <= 0:
-                    break
-                with self._cond:
-                    self.done += n
-                    self._cond.notify_all()
-        except OSError:
-            pass  # the restore's own read meets the error, and names it
-        finally:
-            os.close(own)
-            with self._cond:
-                self.done = self.size = -1  # from here on, the restore reads by itself
-                self._cond.notify_all()
-
-    def _wait_for(self, n: int) -> None:
-        if self.done >= self.size:  # all read ahead, the thread gone, or no size to read to (a pipe)
-            return
-        # A buffered read may fill its buffer beyond the n bytes asked for.
-        want = min(self.size, self.f.tell() + n + _READ_BUFFER)
-        with self._cond:
-            self._cond.wait_for(lambda: self.done >= want or self.size < 0)
-
-    def read(self, n: int) -> bytes:
-        self._wait_for(n)
-        return self.f.read(n)
-
-    def readinto(self, buf) -> int:
-        self._wait_for(memoryview(buf).nbytes)
-        return self.f.readinto(buf)
-
-    def stop(self) -> None:
-        self._stop = True
 
 
 def receive_stream(host, f, name: str | None, origin: str, progress=None) -> dict:
