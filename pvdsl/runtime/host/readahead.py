@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import mmap
 import os
-import queue
 import threading
 
 READ_BUFFER = 1 << 20  # the restore's buffered reads
 AHEAD_MIB = 64  # per read of the page-cache phase (one iovec a MiB; IOV_MAX is 1024)
 RING_SLOTS = 4
+RING_READERS = 2
 RING_SLOT = 16 << 20  # a multiple of every logical block size O_DIRECT asks alignment to
 _SWITCH_AT = 1 << 20  # the restore past its first MiB: the domain is built, page data is being read
 
@@ -48,10 +48,7 @@ class ReadAhead:
         self.ring_from: int | None = None  # where the ring takes over from the page cache
         self._cond = threading.Condition()
         self._stop = False
-        self._filled: queue.Queue = queue.Queue()  # (slot, offset, n) | OSError | None (end)
-        self._free: queue.Queue = queue.Queue()
-        self._slots: list[memoryview] = []
-        self._slot: tuple[int, int, int] | None = None  # (slot, n, used): the one the restore reads from
+        self._ring: _Ring | None = None
         own = os.dup(f.fileno())  # the file may be closed (the restore failed) before the thread is done
         threading.Thread(target=self._read_through, args=(own,), name="pvdsl-readahead", daemon=True).start()
 
@@ -87,44 +84,20 @@ class ReadAhead:
             fd = os.open(f"/proc/self/fd/{own}", os.O_RDONLY | os.O_DIRECT | os.O_CLOEXEC)
         except OSError:
             return False
-        ring = mmap.mmap(-1, RING_SLOTS * RING_SLOT)  # page-aligned, as O_DIRECT wants
-        self._slots = [memoryview(ring)[i * RING_SLOT:(i + 1) * RING_SLOT] for i in range(RING_SLOTS)]
-        at = self.done  # a multiple of a MiB
+        probe = mmap.mmap(-1, 4096)
         try:
-            try:
-                n = os.preadv(fd, [self._slots[0]], at)
-            except OSError:
-                return False
-            with self._cond:
-                self.ring_from = at
-                self._cond.notify_all()
-            for i in range(1, RING_SLOTS):
-                self._free.put(i)
-            slot = 0
-            while True:
-                self._filled.put((slot, at, n))
-                if n < RING_SLOT:
-                    self._filled.put(None)
-                    return True
-                at += n
-                slot = self._next_free()
-                if slot is None:
-                    return True
-                n = os.preadv(fd, [self._slots[slot]], at)
-        except OSError as err:
-            self._filled.put(err)
-            return True
-        finally:
+            os.preadv(fd, [probe], self.done)  # a file system may refuse only at the first read
+        except OSError:
             os.close(fd)
-
-    def _next_free(self) -> int | None:
-        while not self._stop:
-            try:
-                return self._free.get(timeout=0.1)
-            except queue.Empty:
-                continue
-        self._filled.put(None)
-        return None
+            return False
+        ring = _Ring(fd, self.done)
+        with self._cond:
+            self._ring, self.ring_from = ring, self.done
+            self._cond.notify_all()
+        for j in range(1, RING_READERS):
+            threading.Thread(target=ring.fill, args=(j,), name="pvdsl-readahead", daemon=True).start()
+        ring.fill(0)
+        return True
 
     # ---- the restore's side ----
     def _wait_for(self, n: int) -> None:
@@ -142,27 +115,12 @@ class ReadAhead:
         return self.f.readinto(buf)
 
     def _from_ring(self, buf: memoryview) -> int:
-        while self._slot is None:
-            item = self._filled.get()
-            if item is None:
-                self._filled.put(None)  # the end stays the end
+        ring = self._ring
+        while ring.taken < self.pos - self.ring_from:  # read from the file already: the switch came mid-read
+            skip = memoryview(bytearray(min(RING_SLOT, self.pos - self.ring_from - ring.taken)))
+            if not ring.readinto(skip):
                 return 0
-            if isinstance(item, OSError):
-                raise item
-            slot, at, n = item
-            if at + n <= self.pos:  # read from the file already (the switch came during a read)
-                self._free.put(slot)
-                continue
-            self._slot = (slot, n, max(0, self.pos - at))
-        slot, n, used = self._slot
-        k = min(buf.nbytes, n - used)
-        buf[:k] = self._slots[slot][used:used + k]
-        if used + k == n:
-            self._slot = None
-            self._free.put(slot)
-        else:
-            self._slot = (slot, n, used + k)
-        return k
+        return ring.readinto(buf)
 
     def readinto(self, buf) -> int:
         buf = memoryview(buf).cast("B")
@@ -185,3 +143,81 @@ class ReadAhead:
 
     def stop(self) -> None:
         self._stop = True
+        if self._ring is not None:
+            self._ring.stop()
+
+
+class _Ring:
+    """The file from `start` on, RING_SLOT bytes a chunk: chunk c goes into
+    slot c % nslots, read by reader c % RING_READERS (two reads in
+    flight keep the disk busier than one: O_DIRECT has no readahead), and
+    the restore takes the chunks in order."""
+
+    def __init__(self, fd: int, start: int):
+        self.fd, self.start = fd, start
+        # Each slot one reader's (a multiple of the readers): two readers
+        # waiting on one slot could fill it out of turn.
+        self.nslots = max(1, RING_SLOTS // RING_READERS) * RING_READERS
+        self._mem = mmap.mmap(-1, self.nslots * RING_SLOT)  # page-aligned, as O_DIRECT wants
+        self.views = [memoryview(self._mem)[i * RING_SLOT:(i + 1) * RING_SLOT] for i in range(self.nslots)]
+        self.full = [threading.Event() for _ in range(self.nslots)]
+        self.free = [threading.Event() for _ in range(self.nslots)]
+        for e in self.free:
+            e.set()
+        self.got: list[int | OSError] = [0] * self.nslots
+        self.last: int | None = None  # the chunk the file ends in
+        self.taken = 0  # bytes the restore has taken
+        self._chunk, self._used = 0, 0
+        self._stopped = False
+        self._readers, self._lock = RING_READERS, threading.Lock()
+
+    def fill(self, reader: int) -> None:
+        try:
+            c = reader
+            while self.last is None or c <= self.last:
+                slot = c % self.nslots
+                if not self._wait(self.free[slot]):
+                    return
+                self.free[slot].clear()
+                try:
+                    n = os.preadv(self.fd, [self.views[slot]], self.start + c * RING_SLOT)
+                except OSError as err:
+                    n = err
+                self.got[slot] = n
+                if isinstance(n, OSError) or n < RING_SLOT:
+                    self.last = c if self.last is None else min(self.last, c)
+                self.full[slot].set()
+                c += RING_READERS
+        finally:
+            with self._lock:
+                self._readers -= 1
+                if not self._readers:
+                    os.close(self.fd)
+
+    def _wait(self, event: threading.Event) -> bool:
+        while not event.wait(0.1):
+            if self._stopped:
+                return False
+        return not self._stopped
+
+    def readinto(self, buf: memoryview) -> int:
+        if self.last is not None and self._chunk > self.last:
+            return 0
+        slot = self._chunk % self.nslots
+        if not self._wait(self.full[slot]):
+            return 0
+        n = self.got[slot]
+        if isinstance(n, OSError):
+            raise n
+        k = min(buf.nbytes, n - self._used)
+        buf[:k] = self.views[slot][self._used:self._used + k]
+        self._used += k
+        self.taken += k
+        if self._used == n:
+            self.full[slot].clear()
+            self.free[slot].set()
+            self._chunk, self._used = self._chunk + 1, 0
+        return k
+
+    def stop(self) -> None:
+        self._stopped = True

@@ -62,8 +62,10 @@ def small_ring(monkeypatch):
     monkeypatch.setattr(os, "preadv", page_cache_phase_slow)
 
 
-@pytest.mark.parametrize("seed", range(6))
-def test_whatever_the_read_sizes_the_bytes_are_the_files(tmp_path, small_ring, seed):
+@pytest.mark.parametrize("readers", [1, 2, 3])
+@pytest.mark.parametrize("seed", range(4))
+def test_whatever_the_read_sizes_the_bytes_are_the_files(tmp_path, small_ring, monkeypatch, seed, readers):
+    monkeypatch.setattr(readahead, "RING_READERS", readers)
     rng = random.Random(seed)
     blob = rng.randbytes(24 * MIB + rng.randrange(1, 9000))
     path = tmp_path / "data"
