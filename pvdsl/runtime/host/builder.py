@@ -152,8 +152,7 @@ def _populate(hv, d: Domain, nr_pages: int) -> None:
             raise RuntimeSetupError(f"machine memory exhausted building {d.name} ({nr_pages * 4} KiB)")
         n = 1 << order
         hv.m2p.set_run(mfn, pfn, n)
-        d.p2m.update(zip(range(pfn, pfn + n), range(mfn, mfn + n)))
-        d.pfn_of.update(zip(range(mfn, mfn + n), range(pfn, pfn + n)))
+        d.p2m.set_run(pfn, mfn, n)
         pfn += n
 
 
@@ -186,10 +185,8 @@ def build_pv_domain(hv, arch_name: str, memory_bytes: int, domid: int, privilege
         v.kernel_ss, v.kernel_sp = c("FLAT_KERNEL_SS"), top
     d.vcpus[0].up = True
     hv.write_hypercall_page(d, d.p2m[0])
-    # The p2m list, as the guest's mfn_list.
-    # _populate filled the p2m in pfn order from an empty one: its values are the list.
-    p2m = abi.pack_words(list(d.p2m.values()) if len(d.p2m) == nr_pages else
-                         [d.p2m[pfn] for pfn in range(nr_pages)])
+    # The p2m list, as the guest's mfn_list: every pfn has its frame.
+    p2m = abi.pack_words(d.p2m.by_pfn(nr_pages))
     for i in range(0, len(p2m), PAGE_SIZE):
         mem.write(d.p2m[lay["p2m_pfn"] + i // PAGE_SIZE] << PAGE_SHIFT, p2m[i:i + PAGE_SIZE])
     layout = KernelLayout(rt, va, nr_pages, kernel_pages, lay["v_end"], va, va + lay["p2m_pfn"] * PAGE_SIZE,

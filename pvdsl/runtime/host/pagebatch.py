@@ -39,13 +39,7 @@ def runs(a: np.ndarray, b: np.ndarray) -> list[tuple[int, int]]:
 
 def model_p2m(d, nr: int) -> np.ndarray:
     """Xen's view of the domain's frames by pfn (-1: none)."""
-    out = np.full(nr, -1, dtype=np.int64)
-    if d.p2m:
-        pfns = np.fromiter(d.p2m.keys(), dtype=np.int64, count=len(d.p2m))
-        mfns = np.fromiter(d.p2m.values(), dtype=np.int64, count=len(d.p2m))
-        keep = pfns < nr
-        out[pfns[keep]] = mfns[keep]
-    return out
+    return d.p2m.by_pfn(nr)
 
 
 def read_batch(hv, d, fr: Frames, pfns: np.ndarray, p2m: np.ndarray, xen: np.ndarray):

