@@ -17,6 +17,8 @@ never be handed memory another domain can reach.
 
 from __future__ import annotations
 
+import numpy as np
+
 from .grant_table import existing_table
 from .hypercalls.grant import grant_pins, unpin_flags
 from .memory import PAGE_SHIFT
@@ -128,47 +130,55 @@ def _release_vcpu_references(hv, d) -> None:
 def _relinquish_memory(hv, d) -> None:
     """relinquish_memory: unpin, forcibly devalidate the tables still valid
     (top level first: a table that maps itself keeps its own type count),
-    then drop each frame's allocation reference."""
+    then drop each frame's allocation reference. The frame table is read
+    a whole array at a time to find the few frames with more to do than
+    their allocation reference."""
     mem, mm = hv.mem, hv.mm
 
     def still_ours(m: int) -> bool:
         return not mem.is_free[m] and mem.owner[m] == d.domid
 
-    for m in sorted(d.pages):
+    def flagged(table: bytearray) -> list[int]:
+        frames = d.pages.array()
+        return frames[np.frombuffer(table, dtype=np.uint8)[frames] != 0].tolist()
+
+    for m in flagged(mem.pinned):
         if still_ours(m) and mem.pinned[m]:
             mem.pinned[m] = 0
             mm.put_page_and_type(m)
     for level in range(d.rt.levels, 0, -1):
-        for m in sorted(d.pages):
+        for m in flagged(mem.validated):
             if still_ours(m) and mem.validated[m] and pt_level(mem.ptype[m]) == level:
                 mm.devalidate(m)
-    plain = []
-    for m in sorted(d.pages):
-        if still_ours(m) and mem.allocated[m]:
-            if mem.count[m] == 1 and not mem.tcount[m] and not mem.pinned[m] and not mem.xenheap[m]:
-                plain.append(m)  # the allocation is its last reference: freed below, in one go
-            else:
-                mem.allocated[m] = 0
-                mm.put_page(m)
-    _free_plain(hv, d, plain)
+    frames = np.array(flagged(mem.allocated), dtype=np.int64)
+    ms = frames.tolist()
+    as_array = lambda table: np.frombuffer(table, dtype=np.uint8)[frames]  # noqa: E731
+    ours = (as_array(mem.is_free) == 0) & (np.array([mem.owner[m] for m in ms], dtype=np.int64) == d.domid)
+    # The allocation is its last reference: freed below, in one go.
+    plain = ours & (np.array([mem.count[m] for m in ms], dtype=np.int64) == 1) & \
+        (np.array([mem.tcount[m] for m in ms], dtype=np.int64) == 0) & (as_array(mem.pinned) == 0) & \
+        (as_array(mem.xenheap) == 0)
+    for m in frames[ours & ~plain].tolist():
+        mem.allocated[m] = 0
+        mm.put_page(m)
+    _free_plain(hv, d, frames[plain])
 
 
-def _free_plain(hv, d, frames: list[int]) -> None:
-    """put_page of frames whose allocation reference is their last, with
-    free_page's end state (out of the domain, the M2P entry invalid, back to
-    the heap), the M2P written a run of consecutive frames at a time: a
+def _free_plain(hv, d, frames: np.ndarray) -> None:
+    """put_page of frames (ascending) whose allocation reference is their
+    last, with free_page's end state (out of the domain, the M2P entry
+    invalid, back to the heap), a run of consecutive frames at a time: a
     gigabyte is 262,144 frames."""
-    mem = hv.mem
-    for m in frames:
-        d.pages.discard(m)
-        hv.xen_pages.discard(m)
-        mem.release(m)
+    if not len(frames):
+        return
+    d.pages.discard_array(frames)
     d.tot_pages -= len(frames)
-    start = 0
-    for i in range(1, len(frames) + 1):
-        if i == len(frames) or frames[i] != frames[i - 1] + 1:
-            hv.m2p.set_run(frames[start], None, i - start)
-            start = i
+    hv.xen_pages.difference_update(frames.tolist())
+    breaks = np.flatnonzero(np.diff(frames) != 1) + 1
+    for run in np.split(frames, breaks):
+        lo, hi = int(run[0]), int(run[-1]) + 1
+        hv.mem.release_run(lo, hi)
+        hv.m2p.set_run(lo, None, hi - lo)
 
 
 def _release_xen_frames(hv, d) -> None:

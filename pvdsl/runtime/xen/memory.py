@@ -83,6 +83,7 @@ class MachineMemory:
         self.free_frames = nframes
         self._hint = 0
         self._unscrubbed: list[int] = []  # released, not yet zeroed (scrub)
+        self._unscrubbed_runs: list[tuple[int, int]] = []  # the same, [lo, hi) at a time
 
     # ---- allocation (Xen's heap) ----
     def alloc(self, order: int = 0) -> int | None:
@@ -90,7 +91,7 @@ class MachineMemory:
         n = 1 << order
         if n > self.free_frames:
             return None
-        if self._unscrubbed:
+        if self._unscrubbed or self._unscrubbed_runs:
             self.scrub()
         if order == 0:  # the common case (a balloon's extents), without the run search
             pos = self.is_free.find(1, self._hint)
@@ -132,6 +133,22 @@ class MachineMemory:
         self.free_frames += 1
         self._hint = min(self._hint, mfn)
 
+    def release_run(self, lo: int, hi: int) -> None:
+        """`release` of frames lo .. hi-1, a slice at a time (a destroyed
+        domain's frames: a GiB is 262,144 of them)."""
+        n = hi - lo
+        self._unscrubbed_runs.append((lo, hi))
+        self.owner[lo:hi] = [OWNER_FREE] * n
+        self.count[lo:hi] = [0] * n
+        self.tcount[lo:hi] = [0] * n
+        zeros = bytes(n)
+        for table in (self.allocated, self.validated, self.pinned, self.xenheap):
+            table[lo:hi] = zeros
+        self.ptype[lo:hi] = bytes([PGT_NONE]) * n
+        self.is_free[lo:hi] = b"\x01" * n
+        self.free_frames += n
+        self._hint = min(self._hint, lo)
+
     def scrub(self) -> None:
         """Zero the frames released since the last scrub. A frame the host
         kernel holds in RAM is zeroed in place and stays there, as a real
@@ -141,6 +158,9 @@ class MachineMemory:
         RAM (never touched, or swapped out) go back to the host with
         madvise(MADV_REMOVE) and read as zeros; so a balloon that gives
         back a GiB of frames the guest never touched touches none of them."""
+        for lo, hi in self._unscrubbed_runs:
+            self._zero_run(lo, hi)
+        self._unscrubbed_runs.clear()
         frames = self._unscrubbed
         if not frames:
             return
@@ -179,7 +199,7 @@ class MachineMemory:
 
     # ---- bytes at machine addresses ----
     def read(self, maddr: int, n: int) -> bytes:
-        if self._unscrubbed:
+        if self._unscrubbed or self._unscrubbed_runs:
             self.scrub()  # a freed frame reads as zeros from the moment it is free
         return self.mm[maddr:maddr + n]
 

@@ -325,6 +325,15 @@ class FrameSet(MutableSet):
         self._n += n - int(np.count_nonzero(run))
         run[:] = True
 
+    def discard_array(self, frames: np.ndarray) -> None:
+        """discard of each of `frames` (distinct), at once."""
+        low = frames[frames < len(self._has)]
+        self._n -= int(np.count_nonzero(self._has[low]))
+        self._has[low] = False
+        if self._big:
+            for m in frames[frames >= len(self._has)].tolist():
+                self.discard(m)
+
     def update(self, frames: Iterable[int]) -> None:
         if isinstance(frames, range) and frames.step == 1:
             self.add_run(frames.start, len(frames))
