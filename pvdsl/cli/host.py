@@ -271,16 +271,14 @@ def cmd_host_start(args) -> int:
                 return 2
         listen = None
         if args.listen:
-            from ..runtime.host.migrate import MigrationError, parse_addr
+            from ..runtime.host.migrate import MigrationError, parse_addr, warm_receiver
 
             try:
                 listen = parse_addr(args.listen)
             except MigrationError as err:
                 print(f"pvdsl host start: error: --listen {err}", file=log)
                 return 2
-            from ..runtime.guest.kernel import warm_drivers
-
-            warm_drivers()  # before serving: compiling alongside an arriving guest would slow both
+            warm_receiver()  # before serving: the same work alongside an arriving guest would slow both
         return serve(_socket(args), host, log=log, xenstore_path=args.xenstore_socket, listen=listen)
     finally:
         if previous is not None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import ctypes
 import json
 import mmap
+import queue
 import select
 import socket
 import threading
@@ -219,6 +220,71 @@ def _send_pages(w, host, d, pfns: np.ndarray, copy: _Copy, invalid: int, progres
     return w.offset - before
 
 
+class _SendAhead:
+    """The file the stream is written to: a thread sends each piece on, so
+    that the next batch is read out of guest memory (under the host's lock)
+    while this one is on the wire. Pieces are not copied: a batch's pages
+    go out from the guest's frames as they are when sent, which changes
+    nothing, since the guest may write a page at any time after it was read
+    (that write makes it dirty for the next round, as before). Small pieces
+    (record headers) are gathered into one send."""
+
+    GATHER = 1 << 16
+    DEPTH = 8  # pieces in flight: two batches' pages, with their headers
+
+    def __init__(self, sock: socket.socket):
+        self._sock = sock
+        self._q: queue.Queue = queue.Queue(self.DEPTH)
+        self._small = bytearray()
+        self._error: OSError | None = None
+        self._thread = threading.Thread(target=self._send, daemon=True, name="pvdsl-migration-send")
+        self._thread.start()
+
+    def _send(self) -> None:
+        while True:
+            piece = self._q.get()
+            try:
+                if piece is None:
+                    return
+                if self._error is None:
+                    self._sock.sendall(piece)
+            except OSError as err:
+                self._error = err
+            finally:
+                self._q.task_done()
+
+    def _check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def write(self, data) -> int:
+        self._check()
+        n = memoryview(data).nbytes
+        if n < self.GATHER:
+            self._small += data
+            if len(self._small) < self.GATHER:
+                return n
+            data = None
+        if self._small:
+            self._q.put(bytes(self._small))
+            self._small.clear()
+        if data is not None:
+            self._q.put(data)
+        return n
+
+    def flush(self) -> None:
+        """Every piece written is sent (or the send's error raised)."""
+        if self._small:
+            self._q.put(bytes(self._small))
+            self._small.clear()
+        self._q.join()
+        self._check()
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._thread.join()
+
+
 class _Answered(Exception):
     """The receiver answered before the stream ended: it refused."""
 
@@ -239,17 +305,24 @@ def migrate(host, vm, addr: tuple[str, int], progress=None, timeout: float = 120
         banner = f.readline(len(BANNER) + 1)
         if banner != BANNER:
             raise MigrationError(f"{addr[0]}:{addr[1]} is not a migration receiver (it said {banner[:60]!r})", "to")
-        out = sock.makefile("wb", buffering=1 << 20)
+        out = _SendAhead(sock)
         d = vm.machine.guest
         hv = vm.machine.hv
         invalid = L.WIDTHS[d.rt.word].invalid_mfn
-        with host.lock:
-            config = json.dumps(config_of(host, vm), sort_keys=True).encode()
-            p2m_list, p2m_frames = guest_p2m(d, hv.mem)
-            w = begin_save_file(out, d.rt.word, fmt="xl", config=config)
-            w.write_p2m_frames(p2m_frames, len(p2m_list) - 1)
-            out.flush()  # the receiver builds the domain from these while round 1 is read
-            copy = dirty_tracker(hv.mem, p2m_list, invalid)
+        try:
+            with host.lock:
+                config = json.dumps(config_of(host, vm), sort_keys=True).encode()
+                p2m_list, p2m_frames = guest_p2m(d, hv.mem)
+                w = begin_save_file(out, d.rt.word, fmt="xl", config=config)
+                w.write_p2m_frames(p2m_frames, len(p2m_list) - 1)
+                out.flush()  # the receiver builds the domain from these while round 1 is read
+                copy = dirty_tracker(hv.mem, p2m_list, invalid)
+        except OSError as err:
+            out.close()
+            raise MigrationError(f"migration of '{vm.name}' failed, it runs on here: {err}", "to") from None
+        except BaseException:
+            out.close()
+            raise
         if progress:
             progress("total", len(p2m_list))
         rounds, nbytes = [], 0
@@ -285,8 +358,10 @@ def migrate(host, vm, addr: tuple[str, int], progress=None, timeout: float = 120
             out.flush()
             sock.shutdown(socket.SHUT_WR)
             reply_line = f.readline(1 << 16)
+            done = time.perf_counter()  # the guest runs at the destination: what follows is not counted
         except _Answered:
             reply_line = f.readline(1 << 16)
+            done = time.perf_counter()
         except (OSError, SaveFileError, SaveRestoreError) as err:
             if state is not None:
                 with host.lock:
@@ -294,11 +369,11 @@ def migrate(host, vm, addr: tuple[str, int], progress=None, timeout: float = 120
             raise MigrationError(f"migration of '{vm.name}' failed, it runs on here: {err}", "to") from None
         finally:
             copy.close()
+            out.close()
         try:
             reply = json.loads(reply_line)
         except (ValueError, UnicodeDecodeError):
             reply = {"ok": False, "error": f"no answer from the receiver ({reply_line[:60]!r})"}
-        done = time.perf_counter()  # the guest runs at the destination: the source's destroy is not counted
         downtime = done - t_stop if state is not None else 0.0
         total_bytes = w.offset
         if not reply.get("ok"):
@@ -318,6 +393,24 @@ def migrate(host, vm, addr: tuple[str, int], progress=None, timeout: float = 120
 
 
 # ---- the receiver ----
+def warm_receiver() -> None:
+    """Before a receiving host serves: the shipped drivers compiled (about
+    2 s; a real guest brings them compiled, in its kernel) and the modules
+    a guest's boot and restore import on first use loaded (about 0.03 s
+    of the first arrival otherwise). Done alongside an arriving guest, the
+    same work would slow it."""
+    import unicorn
+
+    from ..devices import vfb_backend  # noqa: F401
+    from ..guest import balloon, suspend, xenbus, xenfb  # noqa: F401
+    from ..guest.kernel import warm_drivers
+    from ..session import report, workload  # noqa: F401
+    from . import framebuffers, savefile, saverestore  # noqa: F401
+
+    warm_drivers()
+    unicorn.Uc(unicorn.UC_ARCH_X86, unicorn.UC_MODE_64)  # the first one loads unicorn's x86 half
+
+
 class Receiver:
     """Accepts migrations on (addr, port) for `host`, one at a time."""
 
