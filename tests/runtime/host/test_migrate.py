@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+import threading
 import time
 from pathlib import Path
 
@@ -153,3 +154,36 @@ def test_a_refusing_receiver_leaves_the_guest_running_here():
         assert info.value.field == "to" and "cannot connect to 127.0.0.1:1" in str(info.value)
     finally:
         rx.close()
+
+
+def test_the_send_thread_keeps_the_order_and_reports_a_broken_connection():
+    """_SendAhead: small writes gathered, large ones passed on uncopied, all
+    in order; a peer gone shows as the OSError at the next write or flush."""
+    from pvdsl.runtime.host.migrate import _SendAhead
+
+    a, b = socket.socketpair()
+    rng = random.Random(7)
+    pieces = [os.urandom(rng.choice([1, 9, 4096, _SendAhead.GATHER - 1, _SendAhead.GATHER, 1 << 20]))
+              for _ in range(60)]
+    out = _SendAhead(a)
+    got = bytearray()
+    reader = threading.Thread(target=lambda: [got.extend(c) for c in iter(lambda: b.recv(1 << 20), b"")])
+    reader.start()
+    for p in pieces:
+        assert out.write(memoryview(p)) == len(p)
+    out.flush()
+    a.shutdown(socket.SHUT_WR)
+    reader.join()
+    assert bytes(got) == b"".join(pieces)
+    out.close()
+    a.close()
+    b.close()
+    c, d = socket.socketpair()
+    d.close()  # the peer is gone before the first piece
+    out = _SendAhead(c)
+    with pytest.raises(OSError):
+        for _ in range(8):
+            out.write(bytes(1 << 20))
+        out.flush()
+    out.close()
+    c.close()
