@@ -42,14 +42,23 @@ def _salt() -> bytes:
     return hashlib.sha256(grammar + ast_source + f"{__version__}/{_FORMAT}".encode()).digest()
 
 
-def _directory() -> Path | None:
+def cache_directory() -> Path | None:
+    """pvdsl's cache directory (None: caching is off); parsed files go in
+    it, or in its `ast/` when it is the default one."""
     explicit = os.environ.get("PVDSL_CACHE_DIR")
     if explicit == "off":
         return None
     if explicit:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "pvdsl" / "ast"
+    return Path(base) / "pvdsl"
+
+
+def _directory() -> Path | None:
+    root = cache_directory()
+    if root is None or os.environ.get("PVDSL_CACHE_DIR"):
+        return root
+    return root / "ast"
 
 
 def _path(source: SourceFile) -> Path | None:
@@ -96,10 +105,9 @@ def _limit() -> int:
         return MAX_ENTRIES
 
 
-def _prune(directory: Path) -> None:
-    """Past the limit, drop the least recently used entries down to three
+def prune(directory: Path, limit: int) -> None:
+    """Past `limit` entries, drop the least recently used down to three
     quarters of it (so a prune is rare, not one per store)."""
-    limit = _limit()
     try:
         entries = [e for e in os.scandir(directory) if e.name.endswith(".pickle")]
         if len(entries) <= limit:
@@ -124,4 +132,4 @@ def store(source: SourceFile, module) -> None:
         os.replace(tmp, path)
     except (OSError, pickle.PickleError, RecursionError):
         return
-    _prune(path.parent)
+    prune(path.parent, _limit())

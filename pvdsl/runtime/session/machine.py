@@ -70,16 +70,25 @@ def build_backends_cached(spec: str | Path, target: Target, include=(), backend:
     for the same target while none of the files it read (nor the .pv files
     beside them) changed: `vm create` and every restore or arriving
     migration of a guest build its spec, and a GiB guest's restore should
-    not spend a seventh of its time compiling what it compiled before."""
+    not spend a seventh of its time compiling what it compiled before.
+    A process new to the spec takes another's build of it from disk on the
+    same terms (build_store.py)."""
     path = Path(spec).resolve()
     dirs = [path.parent, *(Path(p).resolve() for p in include)]
     key = (str(path), target.name, tuple(str(p) for p in include), backend)
     hit = _BUILT.get(key)
     if hit is not None and hit[0] == _sources_now(hit[1], dirs):
         return hit[1]
+    from .build_store import load, store
+
+    hit = load(key, lambda b: _sources_now(b, dirs))  # another process's build of it
+    if hit is not None:
+        _BUILT[key] = hit
+        return hit[1]
     built = build_backends(spec, target, include, backend)
     if built:  # (an empty answer names no file to watch)
         _BUILT[key] = (_sources_now(built, dirs), built)
+        store(key, *_BUILT[key])
     return built
 
 
