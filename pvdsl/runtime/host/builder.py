@@ -142,6 +142,8 @@ POPULATE_ORDER = 9  # 2 MiB extents, as Xen's builder asks for superpages first
 def _populate(hv, d: Domain, nr_pages: int) -> None:
     """Every pfn a frame: extents of 512 while the heap has them (one step
     each for the p2m, the m2p and the frame table), single frames after."""
+    d.p2m.reserve(nr_pages, hv.mem.nframes)
+    d.pages.reserve(hv.mem.nframes)
     pfn = 0
     while pfn < nr_pages:
         order = POPULATE_ORDER if nr_pages - pfn >= 1 << POPULATE_ORDER else 0

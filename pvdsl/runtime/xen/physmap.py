@@ -226,6 +226,12 @@ class PhysMap(MutableMapping):
                 out[p] = m if m < 1 << 63 else m - (1 << 64)  # no frame: its bits, as a uint64 view gives
         return out
 
+    def reserve(self, pfns: int, mfns: int) -> None:
+        """Room for pfns below `pfns` and frames below `mfns` at once (a
+        builder that knows both), instead of growing extent by extent."""
+        self._fwd.a = _grown(self._fwd.a, min(pfns, ARRAY_LIMIT))
+        self._inv.a = _grown(self._inv.a, min(mfns, ARRAY_LIMIT))
+
     def set_run(self, pfn: int, mfn: int, n: int) -> None:
         """pfn .. pfn+n-1 map mfn .. mfn+n-1 (a populated extent), replacing
         what either side was mapped with."""
@@ -371,6 +377,10 @@ class FrameSet(MutableSet):
         if i is not None and i in self._big:
             self._big.discard(i)
             self._n -= 1
+
+    def reserve(self, frames: int) -> None:
+        """Room for frames below `frames` at once."""
+        self._has = _grown(self._has, min(frames, ARRAY_LIMIT))
 
     def add_run(self, mfn: int, n: int) -> None:
         """Frames mfn .. mfn+n-1 (an allocated extent)."""

@@ -74,6 +74,16 @@ def test_physmap_is_the_dict_pair_it_replaced(script):
     assert list(zip(pfns.tolist(), mfns.tolist())) == sorted(p2m.items())
 
 
+def test_room_reserved_changes_nothing_but_the_room():
+    pm, fs = PhysMap({3: 7}), FrameSet([5])
+    pm.reserve(40, LIMIT + 100)  # past the array's limit: only up to it
+    fs.reserve(50)
+    pm.set_run(10, 20, 5)
+    fs.add_run(30, 4)
+    assert dict(pm.items()) == {3: 7, **{10 + i: 20 + i for i in range(5)}} and len(pm) == 6
+    assert list(fs) == [5, 30, 31, 32, 33] and len(fs) == 5
+
+
 def test_physmap_keys_a_dict_would_just_not_hold():
     pm = PhysMap({3: 7})
     assert pm.get(None) is None and pm.get(-1, "none") == "none" and -1 not in pm and "3" not in pm
